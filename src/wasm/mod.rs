@@ -6,3 +6,5 @@ mod convert;
 mod globals;
 mod throttle;
 
+pub use throttle::Throttle;
+

@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set up what is missing.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+PORT ?= 8080
+
+.PHONY: setup build test test-rust test-wasm test-js test-pack test-e2e demo bench clippy clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@bash scripts/build.sh
+
+# Every suite: Rust (unit, integration, proptests), Wasm in Node and headless Chromium, JS tests
+# against a real local server, the packed tarball as a user installs it, and the demo page.
+test: build test-rust test-wasm test-js test-pack
+	@echo "make test: all suites passed"
+
+test-rust: setup
+	cargo test --quiet
+	cargo clippy --quiet --all-targets -- -D warnings
+
+test-wasm: setup
+	cargo test --quiet --target wasm32-unknown-unknown --test wasm
+	CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_USE_BROWSER=1 \
+	  WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver.json \
+	  cargo test --quiet --target wasm32-unknown-unknown --test wasm
+
+test-js: build
+	node --test tests/js/
+
+test-pack: build
+	node tests/pack/run.mjs
+
+demo: build
+	@node www/server.mjs
+
+bench: build
+	node bench/run.mjs
+
+clean:
+	rm -rf target pkg/gen node_modules
