@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PORT ?= 8080
 
-.PHONY: setup build test test-rust test-wasm test-js test-pack test-e2e demo bench clippy clean
+.PHONY: setup build test test-rust test-wasm test-js test-types test-pack test-e2e demo bench clippy clean
 
 setup:
 	@bash scripts/setup.sh
@@ -13,12 +13,13 @@ build: setup
 
 # Every suite: Rust (unit, integration, proptests), Wasm in Node and headless Chromium, JS tests
 # against a real local server, the packed tarball as a user installs it, and the demo page.
-test: build test-rust test-wasm test-js test-pack
+test: build test-rust test-wasm test-js test-types test-pack
 	@echo "make test: all suites passed"
 
 test-rust: setup
 	cargo test --quiet
 	cargo clippy --quiet --all-targets -- -D warnings
+	cargo clippy --quiet --target wasm32-unknown-unknown --lib -- -D warnings
 
 test-wasm: setup
 	cargo test --quiet --target wasm32-unknown-unknown --test wasm
@@ -29,8 +30,11 @@ test-wasm: setup
 test-js: build
 	node --test tests/js/
 
+test-types: setup
+	node_modules/.bin/tsc -p tests/types/tsconfig.json
+
 test-pack: build
-	node tests/pack/run.mjs
+	node --test tests/pack/
 
 demo: build
 	@node www/server.mjs

@@ -14,6 +14,8 @@ wasm-bindgen --target nodejs --out-dir "$out.tmp/node" --out-name ratewindow --n
 # The .wasm is byte-identical for both targets: optimise once, ship it beside each glue file.
 node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers "$out.tmp/web/ratewindow_bg.wasm" -o "$out.tmp/web/ratewindow_bg.wasm"
 cp "$out.tmp/web/ratewindow_bg.wasm" "$out.tmp/node/ratewindow_bg.wasm"
+# The package is "type": "module"; the Node target glue is CommonJS.
+echo '{ "type": "commonjs" }' > "$out.tmp/node/package.json"
 node scripts/cjs.mjs pkg/src/api.js "$out.tmp/api.cjs"
 rm -rf "$out" && mv "$out.tmp" "$out"
 echo "[build] pkg/gen: $(wc -c < "$out/web/ratewindow_bg.wasm") bytes of wasm"

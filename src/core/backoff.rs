@@ -234,7 +234,7 @@ mod tests {
         assert_eq!(d.len(), 3);
         let p = BackoffPolicy { base: 5, factor: f64::NAN, max: 100, jitter: Jitter::None };
         assert_eq!(p.delays(Rng::new(1)).take(3).collect::<Vec<_>>(), vec![5, 5, 5]);
-        assert_eq!(Rng::new(3).between(0, u64::MAX) > 0, true);
+        assert!(Rng::new(3).between(0, u64::MAX) > 0);
     }
 
     #[test]

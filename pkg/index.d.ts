@@ -1,0 +1,162 @@
+// Types of the ratewindow package (hand-written; checked by tests/types/usage.ts with tsc).
+
+/** Jitter applied to backoff delays when the server gives no time (AWS "Exponential Backoff and Jitter"). */
+export type Jitter = "full" | "equal" | "decorrelated" | "none";
+
+/** One more rolling window that must also admit each request. */
+export interface WindowOptions {
+  /** Requests allowed per window. An integer from 1 to 1,000,000. */
+  limit: number;
+  /** The window's length in milliseconds. */
+  windowMs: number;
+}
+
+/** When and how a call is retried. */
+export interface RetryOptions {
+  /**
+   * Retries after the first attempt (0 disables retrying).
+   * @default 5
+   */
+  limit?: number;
+  /**
+   * The longest server-given wait (Retry-After, RateLimit reset) that is honoured; a longer one
+   * returns the 429 instead of retrying early.
+   * @default 120000
+   */
+  maxRetryAfterMs?: number;
+  /**
+   * First backoff delay (when the server gives no time), in ms.
+   * @default 1000
+   */
+  baseMs?: number;
+  /**
+   * Backoff growth per retry (1 to 100).
+   * @default 2
+   */
+  factor?: number;
+  /**
+   * Cap on any backoff delay, in ms.
+   * @default 60000
+   */
+  maxMs?: number;
+  /** @default "full" */
+  jitter?: Jitter;
+  /**
+   * Statuses worth retrying. 429 is retried for every method; the others only for `methods`.
+   * @default [408, 429, 500, 502, 503, 504]
+   */
+  statusCodes?: number[];
+  /**
+   * Methods retried after a network error or a retryable 5xx/408 (idempotent ones).
+   * @default ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]
+   */
+  methods?: string[];
+}
+
+/** The lockout guard: repeated 429s risk disabled credentials. */
+export interface BreakerOptions {
+  /**
+   * Consecutive 429s that open the breaker.
+   * @default 3
+   */
+  threshold?: number;
+  /**
+   * How long it stays open before one probe may go (doubling on each failed probe, up to 8×).
+   * @default the longest window
+   */
+  cooldownMs?: number;
+}
+
+/** Retries may not exceed a share of good answers (gRPC-style retry throttling). */
+export interface RetryBudgetOptions {
+  /**
+   * Bucket size; a retry costs one token and none is spent at or below half.
+   * @default 20
+   */
+  tokens?: number;
+  /**
+   * Tokens earned back per good answer.
+   * @default 0.1
+   */
+  ratio?: number;
+}
+
+/** Options of {@link throttle}. Invalid values throw a TypeError or RangeError naming the field. */
+export interface ThrottleOptions {
+  /**
+   * Requests per window.
+   * @default 200
+   */
+  limit?: number;
+  /**
+   * The rolling window, in milliseconds.
+   * @default 60000
+   */
+  windowMs?: number;
+  /** More windows that must all admit a request (e.g. 10 per second as well). */
+  windows?: WindowOptions[];
+  /**
+   * Added to each request's completion time before its slot frees, for clock granularity.
+   * @default 1
+   */
+  safetyMarginMs?: number;
+  /**
+   * Requests in flight at once (0: bounded only by the windows).
+   * @default 0
+   */
+  maxConcurrent?: number;
+  /** Retry settings; `false` or `0` disables retrying; a number sets `retry.limit`. */
+  retry?: RetryOptions | number | false;
+  /** Breaker settings; `false` disables it. */
+  breaker?: BreakerOptions | false;
+  /** Retry budget settings; `false` disables it. */
+  retryBudget?: RetryBudgetOptions | false;
+  /** Seed for backoff jitter (tests); random by default. */
+  seed?: number;
+}
+
+/** Counters and the current view of a throttle's budget. */
+export interface ThrottleStats {
+  /** Slots counted in the tightest window now: in flight plus completed within the window. */
+  inWindow: number;
+  /** That window's limit. */
+  limit: number;
+  /** Requests in flight. */
+  inFlight: number;
+  /** Calls waiting to be sent (including retries waiting out their delay). */
+  queued: number;
+  /** Requests that could be sent right now. */
+  remaining: number;
+  /** Milliseconds until the next request could be sent (0: now). */
+  nextSlotInMs: number;
+  /** Milliseconds left in a pause caused by a 429 (0: not paused). */
+  pausedForMs: number;
+  /** Attempts sent, retries included. */
+  sent: number;
+  /** Retries scheduled. */
+  retried: number;
+  /** 429 answers received. */
+  rateLimited: number;
+  /** The lockout breaker's state. */
+  breaker: "closed" | "open" | "half-open";
+}
+
+/** A fetch-like function: what {@link throttle} wraps. */
+export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+
+/** The throttled fetch: the same contract as fetch, plus stats. */
+export interface Throttled<F extends FetchLike = typeof fetch> {
+  (input: Parameters<F>[0], init?: Parameters<F>[1]): ReturnType<F>;
+  /** Counters and the current view of the budget. */
+  stats(): ThrottleStats;
+}
+
+/**
+ * Wraps `fetch` so that every request, retries included, passes through one exact rolling
+ * window: at most `limit` per `windowMs`, counted from each request's completion, so the server
+ * never sees more, whatever the latency.
+ */
+export function throttle<F extends FetchLike = typeof fetch>(fetch: F, options?: ThrottleOptions): Throttled<F>;
+
+/** Base class of the errors ratewindow creates itself. */
+export class RatewindowError extends Error {}

@@ -1,0 +1,36 @@
+// Compiled with `tsc --noEmit` against pkg/index.d.ts: the documented usage type-checks, and
+// misuse is a type error (each @ts-expect-error fails the build if the line becomes valid).
+import { throttle, RatewindowError, type ThrottleStats, type Throttled } from "ratewindow";
+
+const limited: Throttled = throttle(fetch, {
+  limit: 200,
+  windowMs: 60_000,
+  windows: [{ limit: 10, windowMs: 1_000 }],
+  retry: { limit: 5, maxRetryAfterMs: 120_000, baseMs: 500, factor: 2, maxMs: 30_000, jitter: "equal" },
+  breaker: { threshold: 3, cooldownMs: 60_000 },
+  retryBudget: false,
+});
+
+async function use(): Promise<number> {
+  const res: Response = await limited("https://api.example/items", { method: "POST", body: "{}" });
+  const req: Response = await limited(new Request("https://api.example/x"));
+  const s: ThrottleStats = limited.stats();
+  const state: "closed" | "open" | "half-open" = s.breaker;
+  return res.status + req.status + s.inWindow + s.pausedForMs + state.length;
+}
+void use;
+
+const custom = throttle(async (input: RequestInfo | URL) => new Response(String(input)), { retry: false });
+void custom;
+
+// @ts-expect-error jitter kinds are a closed set
+throttle(fetch, { retry: { jitter: "wobbly" } });
+// @ts-expect-error limit is a number
+throttle(fetch, { limit: "200" });
+// @ts-expect-error unknown option
+throttle(fetch, { windwMs: 5 });
+// @ts-expect-error fetch must be a function
+throttle("fetch");
+
+const e: Error = new RatewindowError("x");
+void e;
