@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PORT ?= 8080
 
-.PHONY: setup build test test-rust test-wasm test-js test-types test-pack test-e2e demo bench clippy clean
+.PHONY: setup build test test-rust test-wasm test-js test-types test-pack test-bench test-e2e bench-setup test-e2e demo bench clippy clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,10 +22,10 @@ test-rust: setup
 	cargo clippy --quiet --target wasm32-unknown-unknown --lib -- -D warnings
 
 test-wasm: setup
-	cargo test --quiet --target wasm32-unknown-unknown --test wasm
+	cargo test --target wasm32-unknown-unknown --test wasm
 	CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_USE_BROWSER=1 \
 	  WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver.json \
-	  cargo test --quiet --target wasm32-unknown-unknown --test wasm
+	  cargo test --target wasm32-unknown-unknown --test wasm
 
 test-js: build
 	node --test tests/js/
@@ -39,8 +39,17 @@ test-pack: build
 demo: build
 	@node www/server.mjs
 
-bench: build
+bench-setup: setup
+	@if [ ! -d bench/node_modules ] || [ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then \
+	  npm ci --prefix bench --no-audit --no-fund --loglevel=error; fi
+
+# Benchmarks against the peers (BENCH=full for the long profile); writes BENCHMARKS.md.
+bench: build bench-setup
 	node bench/run.mjs
+
+# A tiny run of every benchmark script, so they keep working (asserts nothing about speed).
+test-bench: build bench-setup
+	node bench/run.mjs --smoke
 
 clean:
 	rm -rf target pkg/gen node_modules
