@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use ratewindow::core::retry::{Decision, GiveUpReason, Outcome};
-use ratewindow::core::scheduler::{Call, Config, Scheduler, Stats, Ticket};
+use ratewindow::core::scheduler::{Call, Config, Priority, Scheduler, Stats, Ticket};
 use ratewindow::core::signals::Signals;
 use ratewindow::core::window::SlotId;
 
@@ -362,7 +362,7 @@ fn run(sim: &Sim) -> Result<Run, String> {
         match kind {
             ENQUEUE => {
                 for _ in 0..sim.bursts[idx].1 {
-                    let (ticket, call) = sched.enqueue();
+                    let (ticket, call) = sched.enqueue(Priority::Auto, now).unwrap();
                     tickets.insert(ticket, calls.len());
                     calls.push(CallRec {
                         call,

@@ -72,17 +72,19 @@ export function createLaneState(jobSize = 0) {
     retries: 0,
     errors: 0, // calls that ended otherwise (other status, network error, throttle rejection)
     settled: 0, // calls finished, however
+    aborted: 0, // calls ended by the caller's AbortSignal (the Stop button)
     inFlight: 0,
     queued: 0,
     startedAt: null,
     finishedAt: null,
     completions: [], // ms since startedAt of each successful call, ascending
+    sends: [], // ms since startedAt of each request put on the wire (retries included), ascending
     keys403: new Set(),
     throttleStats: null, // () => stats of the throttle, for the ratewindow lane
   };
 }
 
-/** The lane result exposed to tests: { sent, ok, r429, r403, retries, elapsedMs }. */
+/** The lane result exposed to tests: { sent, ok, r429, r403, retries, aborted, elapsedMs }. */
 export function laneResult(state) {
   const end = state.finishedAt ?? state.now?.() ?? state.startedAt;
   return {
@@ -91,19 +93,34 @@ export function laneResult(state) {
     r429: state.r429,
     r403: state.r403,
     retries: state.retries,
+    aborted: state.aborted ?? 0,
     elapsedMs: state.startedAt == null ? 0 : Math.round(end - state.startedAt),
   };
 }
 
 const defaultNow = () => globalThis.performance.now();
-const defaultSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits `ms`, or less when `signal` aborts first (it resolves either way). */
+const defaultSleep = (ms, signal) =>
+  new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 
 function callUrl(apiBase, org, i) {
   return `${apiBase}/api/${org}/items/${i}`;
 }
 
-function callInit(i, accounts) {
-  return { headers: { Authorization: `Bearer acct-${i % Math.max(1, accounts)}` } };
+function callInit(i, accounts, signal) {
+  const init = { headers: { Authorization: `Bearer acct-${i % Math.max(1, accounts)}` } };
+  if (signal) init.signal = signal;
+  return init;
 }
 
 function keyOf(init) {
@@ -120,7 +137,8 @@ async function drain(res) {
 
 /**
  * The naive client: every call at once with fetch; on a 429, waits for Retry-After (1 s when
- * the header is missing or unreadable) and tries again, up to `maxRetries` times.
+ * the header is missing or unreadable) and tries again, up to `maxRetries` times. An optional
+ * `signal` stops the job: requests in flight are aborted, waits end, nothing more is sent.
  */
 export async function runPlainLane({
   fetchFn,
@@ -130,6 +148,7 @@ export async function runPlainLane({
   state = createLaneState(settings.jobSize),
   now = defaultNow,
   sleep = defaultSleep,
+  signal = undefined,
   onUpdate = () => {},
 }) {
   const { jobSize, accounts, maxRetries = DEFAULT_SETTINGS.maxRetries } = settings;
@@ -138,9 +157,14 @@ export async function runPlainLane({
   state.startedAt = now();
 
   const one = async (i) => {
-    const init = callInit(i, accounts);
+    const init = callInit(i, accounts, signal);
     for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) {
+        state.aborted++;
+        return;
+      }
       state.sent++;
+      state.sends.push(now() - state.startedAt);
       state.inFlight++;
       onUpdate();
       let res;
@@ -148,7 +172,8 @@ export async function runPlainLane({
         res = await fetchFn(callUrl(apiBase, org, i), init);
       } catch {
         state.inFlight--;
-        state.errors++;
+        if (signal?.aborted) state.aborted++;
+        else state.errors++;
         return;
       }
       await drain(res);
@@ -175,7 +200,7 @@ export async function runPlainLane({
       state.retries++;
       state.queued++;
       onUpdate();
-      await sleep(parseRetryAfter(res.headers.get("retry-after")) ?? 1000);
+      await sleep(parseRetryAfter(res.headers.get("retry-after")) ?? 1000, signal);
       state.queued--;
     }
   };
@@ -195,7 +220,9 @@ export async function runPlainLane({
 
 /**
  * The same job through ratewindow: `throttle(fetch, { limit, windowMs })`, every call handed to
- * it at once. The fetch given to the throttle counts what really goes on the wire.
+ * it at once. The fetch given to the throttle counts what really goes on the wire. An optional
+ * `signal` goes to every call as `init.signal`: the throttle rejects the queued ones at once and
+ * the ones in flight are aborted.
  */
 export async function runThrottledLane({
   throttle,
@@ -205,6 +232,7 @@ export async function runThrottledLane({
   settings = DEFAULT_SETTINGS,
   state = createLaneState(settings.jobSize),
   now = defaultNow,
+  signal = undefined,
   onUpdate = () => {},
 }) {
   const { jobSize, accounts, limit, windowMs } = settings;
@@ -213,6 +241,7 @@ export async function runThrottledLane({
 
   const wireFetch = async (input, init) => {
     state.sent++;
+    if (state.startedAt !== null) state.sends.push(now() - state.startedAt);
     state.inFlight++;
     onUpdate();
     try {
@@ -236,9 +265,11 @@ export async function runThrottledLane({
   const one = async (i) => {
     let res;
     try {
-      res = await limited(callUrl(apiBase, org, i), callInit(i, accounts));
+      if (signal?.aborted) throw signal.reason;
+      res = await limited(callUrl(apiBase, org, i), callInit(i, accounts, signal));
     } catch {
-      state.errors++;
+      if (signal?.aborted) state.aborted++;
+      else state.errors++;
       return;
     }
     await drain(res);

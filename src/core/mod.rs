@@ -8,6 +8,7 @@ pub mod breaker;
 pub mod options;
 pub mod retry;
 pub mod scheduler;
+pub mod share;
 pub mod signals;
 pub mod window;
 

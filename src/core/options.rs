@@ -155,6 +155,11 @@ const TOP: &[&str] = &[
     "breaker",
     "retryBudget",
     "seed",
+    "maxQueue",
+    "maxWaitMs",
+    "minIntervalMs",
+    "priorityAgingMs",
+    "learnShare",
 ];
 const RETRY: &[&str] = &["limit", "maxRetryAfterMs", "baseMs", "factor", "maxMs", "jitter", "statusCodes", "methods"];
 const BREAKER: &[&str] = &["threshold", "cooldownMs"];
@@ -286,6 +291,16 @@ pub fn decode(options: &Value) -> Result<(Config, Option<u64>), OptionError> {
         }
     };
 
+    let max_queue = integer(top.get("maxQueue"), "maxQueue", 0, u32::MAX, 0)?;
+    let max_wait = duration(top.get("maxWaitMs"), "maxWaitMs", 0, 0)?;
+    let min_interval = duration(top.get("minIntervalMs"), "minIntervalMs", 0, 0)?;
+    let aging = duration(top.get("priorityAgingMs"), "priorityAgingMs", 0, longest)?;
+    let learn_share = match top.get("learnShare") {
+        Value::Undefined => true,
+        Value::Bool(b) => *b,
+        other => return Err(type_error("learnShare", "a boolean", other)),
+    };
+
     let seed = match number(top.get("seed"), "seed")? {
         None => None,
         Some(s) if s.is_finite() && s >= 0.0 && s.fract() == 0.0 => Some(s as u64),
@@ -302,6 +317,11 @@ pub fn decode(options: &Value) -> Result<(Config, Option<u64>), OptionError> {
             budget_tokens,
             budget_ratio,
             max_concurrent,
+            max_queue,
+            max_wait,
+            min_interval,
+            aging,
+            learn_share,
         },
         seed,
     ))

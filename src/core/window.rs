@@ -30,6 +30,8 @@ pub enum Acquire {
 #[derive(Debug, Clone)]
 pub struct Window {
     limit: u32,
+    /// What we may actually use (≤ `limit`): lowered when we learn others spend the budget.
+    effective: u32,
     window: Millis,
     /// Requests in flight that hold a slot of this window.
     held: u32,
@@ -43,6 +45,7 @@ impl Window {
         let limit = limit.max(1);
         Window {
             limit,
+            effective: limit,
             window,
             held: 0,
             frees_at: VecDeque::with_capacity(limit.min(4096) as usize),
@@ -52,6 +55,16 @@ impl Window {
     /// The configured limit.
     pub fn limit(&self) -> u32 {
         self.limit
+    }
+
+    /// The share of the limit we currently allow ourselves.
+    pub fn effective(&self) -> u32 {
+        self.effective
+    }
+
+    /// Sets the share we allow ourselves, clamped to `1..=limit`.
+    pub fn set_effective(&mut self, effective: u32) {
+        self.effective = effective.clamp(1, self.limit);
     }
 
     /// The configured window length in milliseconds.
@@ -80,7 +93,7 @@ impl Window {
     /// free one). Call after [`Window::used`] pruned the log.
     fn next_free(&self) -> Option<Millis> {
         let used = self.held as usize + self.frees_at.len();
-        let limit = self.limit as usize;
+        let limit = self.effective as usize;
         if used < limit {
             return None;
         }
@@ -107,7 +120,7 @@ impl Window {
     fn fill_until(&mut self, now: Millis, until: Millis) {
         self.prune(now);
         let used = self.held as usize + self.frees_at.len();
-        let missing = (self.limit as usize).saturating_sub(used);
+        let missing = (self.effective as usize).saturating_sub(used);
         for _ in 0..missing {
             self.push_free(until);
         }
@@ -169,7 +182,7 @@ impl Limiter {
         let mut until: Option<Millis> = None;
         let mut blocked_by_flight = false;
         for w in &mut self.windows {
-            if w.used(now) < w.limit {
+            if w.used(now) < w.effective {
                 continue;
             }
             match w.next_free() {
@@ -212,14 +225,39 @@ impl Limiter {
         self.in_flight.len()
     }
 
+    /// The windows, for adjusting their effective share.
+    pub fn windows_mut(&mut self) -> &mut [Window] {
+        &mut self.windows
+    }
+
+    /// When the `k`-th next slot (0-based) frees in the tightest window, as far as we know now:
+    /// `Some(now)` if it is free, `None` if it depends on requests still in flight.
+    pub fn nth_free(&mut self, now: Millis, k: usize) -> Option<Millis> {
+        let mut at = now;
+        for w in &mut self.windows {
+            let used = w.used(now) as usize;
+            let room = (w.effective as usize).saturating_sub(used);
+            if k < room {
+                continue;
+            }
+            // Entries that must expire first: the `k - room + 1` oldest settled ones.
+            let index = k - room;
+            match w.frees_at.get(index) {
+                Some(&t) => at = at.max(t),
+                None => return None,
+            }
+        }
+        Some(at)
+    }
+
     /// Slots used at `now` in the tightest window, and that window's limit.
     pub fn usage(&mut self, now: Millis) -> (u32, u32) {
         let mut best: Option<(u32, u32)> = None;
         for w in &mut self.windows {
             let used = w.used(now);
-            let left = w.limit.saturating_sub(used);
+            let left = w.effective.saturating_sub(used);
             if best.is_none_or(|(u, l)| left < l.saturating_sub(u)) {
-                best = Some((used, w.limit));
+                best = Some((used, w.effective));
             }
         }
         best.unwrap_or((0, 0))
@@ -243,7 +281,7 @@ impl Limiter {
     pub fn sync_remaining(&mut self, now: Millis, remaining: u32, until: Millis) {
         if let Some(w) = self.windows.first_mut() {
             let used = w.used(now);
-            let room = w.limit.saturating_sub(used);
+            let room = w.effective.saturating_sub(used);
             for _ in remaining..room {
                 w.push_free(until);
             }
