@@ -697,10 +697,6 @@ mod tests {
         assert_eq!(given_up, 4);
     }
 
-    fn grant_order(s: &mut Scheduler, now: Millis) -> Vec<u64> {
-        s.poll(now).granted.iter().map(|(t, _)| t.0).collect()
-    }
-
     #[test]
     fn priorities_order_the_queue_fifo_within_a_level() {
         let mut s = Scheduler::new(config(1, 1_000), 1);
