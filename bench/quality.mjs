@@ -10,8 +10,9 @@
 
 import { performance } from "node:perf_hooks";
 import { createApiDouble } from "../www/api-double.mjs";
-import { emit, median, parseArgs } from "./lib/common.mjs";
+import { emit, median, parseArgs, quantile } from "./lib/common.mjs";
 import { make } from "./lib/contenders.mjs";
+import { simulate } from "./lib/sim.mjs";
 
 const args = parseArgs();
 const name = String(args.contender ?? "ratewindow");
@@ -34,7 +35,15 @@ const double = createApiDouble({
   disableAfter: 0, // never disable the key: we count 429s, not lockouts
 });
 const { url } = await double.listen(0, "127.0.0.1");
-const contender = make(name, fetch, { limit, windowMs, retries });
+// Every attempt's round trip as the client sees it (send to response headers), for the model.
+const rtts = [];
+async function timedFetch(input, init) {
+  const start = performance.now();
+  const res = await fetch(input, init);
+  rtts.push(performance.now() - start);
+  return res;
+}
+const contender = make(name, timedFetch, { limit, windowMs, retries });
 
 const ends = new Array(n).fill(null);
 const statuses = new Array(n).fill("pending");
@@ -101,6 +110,12 @@ emit(args, {
   totalMs,
   ratio: minimumMs > 0 ? totalMs / minimumMs : null,
   medianCallMs: median(ok),
+  rttMs: { median: median(rtts), p95: quantile(rtts, 0.95), max: Math.max(...rtts) },
+  // Zero-overhead models on the double's latency distribution and on the round trips measured here.
+  model: {
+    configured: simulate({ n, limit, windowMs, uplinkMs, downlinkMs }),
+    measured: simulate({ n, limit, windowMs, uplinkMs, downlinkMs, measuredRtts: rtts }),
+  },
   clientStats: contender.stats ? contender.stats() : null,
 });
 

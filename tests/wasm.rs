@@ -57,24 +57,24 @@ async fn sleep(ms: i32) {
 
 #[wasm_bindgen_test]
 fn invalid_options_throw_named_errors() {
-    let err = Throttle::new(obj(&[("limit", JsValue::from_str("200"))])).err().unwrap();
+    let err = Throttle::new(obj(&[("limit", JsValue::from_str("200"))]), None).err().unwrap();
     assert!(err.is_instance_of::<js_sys::TypeError>());
     assert!(get(&err, "message").as_string().unwrap().contains("`limit`"));
-    let err = Throttle::new(obj(&[("windowMs", JsValue::from_f64(f64::INFINITY))])).err().unwrap();
+    let err = Throttle::new(obj(&[("windowMs", JsValue::from_f64(f64::INFINITY))]), None).err().unwrap();
     assert!(err.is_instance_of::<js_sys::RangeError>());
     assert!(get(&err, "message").as_string().unwrap().contains("`windowMs`"));
     let jitter = obj(&[("jitter", JsValue::from_str("wobbly"))]);
-    let err = Throttle::new(obj(&[("retry", jitter)])).err().unwrap();
+    let err = Throttle::new(obj(&[("retry", jitter)]), None).err().unwrap();
     assert!(err.is_instance_of::<js_sys::RangeError>());
-    assert!(Throttle::new(JsValue::UNDEFINED).is_ok());
+    assert!(Throttle::new(JsValue::UNDEFINED, None).is_ok());
 }
 
 #[wasm_bindgen_test]
 async fn the_window_is_completion_anchored() {
-    let t = Throttle::new(obj(&[("limit", 2.into()), ("windowMs", 80.into())])).unwrap();
+    let t = Throttle::new(obj(&[("limit", 2.into()), ("windowMs", 80.into())]), None).unwrap();
     let log = Array::new();
     let send = stub(&log, "", 20, "");
-    let calls: Array = (0..5).map(|_| JsValue::from(t.run(send.clone(), "GET".into(), JsValue::UNDEFINED))).collect();
+    let calls: Array = (0..5).map(|_| JsValue::from(t.run(send.clone(), "GET".into(), JsValue::UNDEFINED, None, None))).collect();
     let results = JsFuture::from(Promise::all(&calls)).await.unwrap();
     let results: Array = results.unchecked_into();
     assert_eq!(results.length(), 5);
@@ -88,10 +88,10 @@ async fn the_window_is_completion_anchored() {
 
 #[wasm_bindgen_test]
 async fn retry_after_is_honoured_and_the_final_answer_returned() {
-    let t = Throttle::new(obj(&[("limit", 10.into()), ("windowMs", 1000.into())])).unwrap();
+    let t = Throttle::new(obj(&[("limit", 10.into()), ("windowMs", 1000.into())]), None).unwrap();
     let log = Array::new();
     let send = stub(&log, "429", 5, "1");
-    let res = JsFuture::from(t.run(send, "POST".into(), JsValue::UNDEFINED)).await.unwrap();
+    let res = JsFuture::from(t.run(send, "POST".into(), JsValue::UNDEFINED, None, None)).await.unwrap();
     assert_eq!(get(&res, "status").as_f64(), Some(200.0));
     let times: Vec<f64> = log.iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(times.len(), 2);
@@ -101,21 +101,21 @@ async fn retry_after_is_honoured_and_the_final_answer_returned() {
     assert_eq!(get(&stats, "retried").as_f64(), Some(1.0));
 
     // Retries exhausted: the 429 itself comes back.
-    let t = Throttle::new(obj(&[("retry", obj(&[("limit", 1.into())])), ("breaker", false.into())])).unwrap();
+    let t = Throttle::new(obj(&[("retry", obj(&[("limit", 1.into())])), ("breaker", false.into()), ("learnShare", false.into())]), None).unwrap();
     let send = stub(&Array::new(), "429,429,429", 1, "0");
-    let res = JsFuture::from(t.run(send, "GET".into(), JsValue::UNDEFINED)).await.unwrap();
+    let res = JsFuture::from(t.run(send, "GET".into(), JsValue::UNDEFINED, None, None)).await.unwrap();
     assert_eq!(get(&res, "status").as_f64(), Some(429.0));
 }
 
 #[wasm_bindgen_test]
 async fn an_abort_while_queued_rejects_at_once_and_frees_the_place() {
-    let t = Throttle::new(obj(&[("limit", 1.into()), ("windowMs", 10_000.into())])).unwrap();
+    let t = Throttle::new(obj(&[("limit", 1.into()), ("windowMs", 10_000.into())]), None).unwrap();
     let log = Array::new();
     let send = stub(&log, "", 1, "");
-    JsFuture::from(t.run(send.clone(), "GET".into(), JsValue::UNDEFINED)).await.unwrap();
+    JsFuture::from(t.run(send.clone(), "GET".into(), JsValue::UNDEFINED, None, None)).await.unwrap();
     let controller = Function::new_no_args("return new AbortController()").call0(&JsValue::UNDEFINED).unwrap();
     let signal = get(&controller, "signal");
-    let queued = t.run(send.clone(), "GET".into(), signal);
+    let queued = t.run(send.clone(), "GET".into(), signal, None, None);
     sleep(5).await;
     assert_eq!(get(&t.stats(), "queued").as_f64(), Some(1.0));
     let abort: Function = get(&controller, "abort").dyn_into().unwrap();

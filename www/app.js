@@ -1,5 +1,7 @@
 // The demo page: two lanes run the same job against the API double, one with plain fetch, one
 // through ratewindow, each against its own organization's budget (org-a and org-b).
+//
+// window.__demo = { run(overrides?), stop(), reset(), results, settings() } drives it from tests.
 
 import { throttle } from "/pkg/browser.js";
 import {
@@ -19,6 +21,27 @@ const ORG_PLAIN = "org-a";
 const ORG_RW = "org-b";
 const DASH = "–";
 
+/** The presets of the selector: compressed time (the default) and the real API's numbers. */
+const PRESETS = Object.freeze({
+  compressed: Object.freeze({
+    limit: 20,
+    windowMs: 3000,
+    latencyMinMs: 20,
+    latencyMaxMs: 120,
+    jobSize: 60,
+    accounts: 3,
+  }),
+  real: Object.freeze({
+    limit: 200,
+    windowMs: 60_000,
+    latencyMinMs: 50,
+    latencyMaxMs: 250,
+    jobSize: 400,
+    accounts: 3,
+  }),
+});
+const PRESET_FIELDS = ["limit", "windowMs", "latencyMinMs", "latencyMaxMs", "jobSize", "accounts"];
+
 /** The API double to talk to: this origin, or another one given as ?api=http://host:port. */
 const apiBase = (() => {
   const given = new URLSearchParams(location.search).get("api");
@@ -34,6 +57,7 @@ const apiBase = (() => {
 
 const $ = (id) => document.getElementById(id);
 const form = $("controls");
+const presetSelect = $("preset");
 const inputs = {
   limit: $("limit"),
   window: $("window"),
@@ -57,13 +81,16 @@ const lanes = {
 
 let settings = { ...DEFAULT_SETTINGS };
 let running = null;
+let controller = null;
 let frame = 0;
+/** The y scale both charts share, eased towards its target so a rescale never jumps. */
+let chartYMax = 0;
 
 // ---------------------------------------------------------------------------------------------
 // Settings
 
 function readSettings() {
-  const num = (el) => Number(el.value);
+  const num = (el) => (el.value.trim() === "" ? NaN : Number(el.value));
   const s = {
     ...DEFAULT_SETTINGS,
     limit: num(inputs.limit),
@@ -91,6 +118,14 @@ function writeSettings(s) {
   inputs.latencyMax.value = String(s.latencyMaxMs);
   inputs.job.value = String(s.jobSize);
   inputs.accounts.value = String(s.accounts);
+  syncPreset();
+}
+
+/** Shows the preset the form matches, or "custom". */
+function syncPreset() {
+  const { settings: s } = readSettings();
+  const match = Object.entries(PRESETS).find(([, p]) => PRESET_FIELDS.every((k) => p[k] === s[k]));
+  presetSelect.value = match ? match[0] : "custom";
 }
 
 function showError(message) {
@@ -103,17 +138,38 @@ function secs(ms) {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
+/** A window length as people say it: "3 s", "0.5 s", "60 s". */
+function windowText(ms) {
+  return `${Number((ms / 1000).toFixed(2))} s`;
+}
+
 function describeMinimum() {
   const { settings: s, problems } = readSettings();
   const el = $("minimum");
-  if (problems.length) {
-    el.textContent = "";
-    return;
-  }
+  el.replaceChildren();
+  if (problems.length) return;
   const min = physicalMinimumMs(s.jobSize, s.limit, s.windowMs);
-  el.textContent =
-    `Physical minimum for ${s.jobSize} calls at ${s.limit} per ${secs(s.windowMs)}: ` +
-    `(⌈${s.jobSize}/${s.limit}⌉ − 1) × ${secs(s.windowMs)} = ${secs(min)}. No client can finish sooner.`;
+  const b = (text) => Object.assign(document.createElement("b"), { textContent: text });
+  el.append(
+    "Physical minimum for ",
+    b(`${s.jobSize} calls`),
+    ` at ${s.limit} per ${windowText(s.windowMs)}: `,
+    b(secs(min)),
+    `, (⌈${s.jobSize}/${s.limit}⌉ − 1) × ${windowText(s.windowMs)}. No client can finish sooner.`,
+  );
+}
+
+/** Writes the current limit and window into the explanation and the chart legends. */
+function describeRule(s) {
+  for (const el of document.querySelectorAll("[data-rule]")) {
+    const text =
+      el.dataset.rule === "limit"
+        ? String(s.limit)
+        : el.dataset.rule === "over"
+          ? String(s.limit + 1)
+          : windowText(s.windowMs);
+    if (el.textContent !== text) el.textContent = text;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,6 +179,7 @@ function setText(el, value) {
   if (!el) return;
   const text = value === undefined || value === null || Number.isNaN(value) ? DASH : String(value);
   if (el.textContent !== text) el.textContent = text;
+  el.classList.toggle("empty", text === DASH);
 }
 
 /** How long the throttle still holds back: from pausedUntilMs (a time) or pausedForMs (a span). */
@@ -151,6 +208,59 @@ function formatBreaker(v) {
   return DASH;
 }
 
+function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** The lane's verdict: [data-state, title, text]. */
+function verdictOf(lane) {
+  const { state, kind, phase } = lane;
+  const n = state.jobSize || settings.jobSize;
+  const keys = Math.min(settings.accounts, n);
+  const via = kind === "plain" ? "with plain fetch" : "through ratewindow";
+  if (state.startedAt === null) {
+    if (phase === "running") return ["running", "Starting…", "Resetting the API double."];
+    return ["idle", "Ready", `Press Start to send ${plural(n, "call")} ${via}, all at once.`];
+  }
+  const failed = n - state.ok;
+  if (state.r403 > 0) {
+    const after = `after ${state.r429} × 429`;
+    const tail =
+      phase === "running"
+        ? "Every call with those keys now gets 403."
+        : `${failed} of ${n} calls failed; a real integration stays offline until someone re-enables its keys.`;
+    return [
+      "disabled",
+      "Credentials disabled",
+      `The API disabled ${state.keys403.size} of ${plural(keys, "API key")} ${after}. ${tail}`,
+    ];
+  }
+  if (phase === "stopped") {
+    const what =
+      kind === "ratewindow"
+        ? "the queued calls were rejected at once through their AbortSignal"
+        : "requests in flight were aborted";
+    return ["stopped", "Stopped", `${state.ok} of ${n} calls succeeded before Stop; ${what}.`];
+  }
+  if (phase === "running") {
+    const r = state.r429 ? `${state.r429} × 429 so far` : "no 429s so far";
+    return ["running", "Running…", `${state.ok} of ${n} calls succeeded, ${r}.`];
+  }
+  const elapsed = laneResult(state).elapsedMs;
+  const min = physicalMinimumMs(n, settings.limit, settings.windowMs);
+  if (failed === 0 && state.r429 === 0) {
+    return [
+      "ok",
+      `All ${n} calls succeeded`,
+      `Zero 429s. ${secs(elapsed)}, against a physical minimum of ${secs(min)}.`,
+    ];
+  }
+  if (failed === 0) {
+    return ["warn", `All calls succeeded, after ${state.r429} × 429`, "Each 429 is a strike towards disabled credentials."];
+  }
+  return ["warn", `${failed} of ${n} calls failed`, `${state.r429} × 429 on the way; the retries ran out.`];
+}
+
 function renderLane(lane) {
   const { state, fields } = lane;
   const started = state.startedAt !== null;
@@ -163,6 +273,7 @@ function renderLane(lane) {
   setText(fields.r403, val(state.r403));
   fields.r429?.classList.toggle("bad", state.r429 > 0);
   fields.r403?.classList.toggle("bad", state.r403 > 0);
+  fields.r429?.classList.toggle("good", started && lane.phase === "done" && state.r429 === 0);
   fields.ok?.classList.toggle("good", started && state.ok === n && n > 0);
 
   let retries = state.retries;
@@ -175,43 +286,57 @@ function renderLane(lane) {
     const q = readStat(state, "queued");
     inFlight = typeof f === "number" ? f : state.inFlight;
     queued = typeof q === "number" ? q : Math.max(0, n - state.settled - state.inFlight);
-    setText(fields.inWindow, started ? readStat(state, "inWindow") : undefined);
-    setText(fields.paused, started ? formatPause(state) : DASH);
-    setText(fields.breaker, started ? formatBreaker(readStat(state, "breaker")) : DASH);
+    const inWindow = readStat(state, "inWindow");
+    setText(fields.inWindow, started && typeof inWindow === "number" ? `${inWindow} / ${settings.limit}` : undefined);
+    setText(fields.paused, started ? formatPause(state) : undefined);
+    setText(fields.breaker, started ? formatBreaker(readStat(state, "breaker")) : undefined);
+  } else {
+    setText(fields.keys, started ? `${state.keys403.size} / ${Math.min(settings.accounts, n)}` : undefined);
   }
   setText(fields.retries, val(retries));
-  setText(fields.pending, started ? `${inFlight} / ${queued}` : undefined);
+  setText(fields.queued, val(queued));
+  setText(fields.inFlight, val(inFlight));
 
-  const min = physicalMinimumMs(n, settings.limit, settings.windowMs);
-  const elapsed = started ? laneResult(state).elapsedMs : null;
-  const failed = lane.phase === "done" && state.ok < n ? ` (${n - state.ok} of ${n} calls failed)` : "";
-  setText(fields.elapsed, started ? `${secs(elapsed)} / ${secs(min)}${failed}` : undefined);
-  if (fields.progress) fields.progress.style.width = n ? `${(100 * state.settled) / n}%` : "0";
-
-  const peak = peakInWindow(state.completions, settings.windowMs);
-  const serverPeak = lane.serverPeak === null ? "" : ` · server-side peak ${lane.serverPeak} / ${settings.limit}`;
-  setText(fields.peak, started ? `Peak ${peak} / ${settings.limit}${serverPeak}` : "");
-
-  const disabled = state.r403 > 0;
-  lane.root.classList.toggle("is-disabled", disabled && lane.kind === "plain");
-  if (fields.banner) {
-    fields.banner.hidden = !disabled;
-    setText(
-      fields["banner-text"],
-      `The API disabled ${state.keys403.size} of ${Math.min(settings.accounts, n)} API keys after repeated 429s. ` +
-        "A real integration would now stay offline until someone re-enables it.",
-    );
+  // Elapsed, then the physical minimum in smaller type.
+  const min = physicalMinimumMs(n || settings.jobSize, settings.limit, settings.windowMs);
+  if (fields.elapsed) {
+    if (!started) setText(fields.elapsed, undefined);
+    else {
+      const main = secs(laneResult(state).elapsedMs);
+      const sub = ` / ${secs(min)}`;
+      if (fields.elapsed.textContent !== main + sub) {
+        const small = document.createElement("small");
+        small.textContent = sub;
+        fields.elapsed.replaceChildren(main, small);
+        fields.elapsed.classList.remove("empty");
+      }
+    }
   }
+  const pct = n ? Math.round((100 * state.settled) / n) : 0;
+  if (fields.progress) {
+    fields.progress.style.width = `${pct}%`;
+    fields.progress.parentElement?.setAttribute("aria-valuenow", String(pct));
+  }
+
+  const peak = peakInWindow(state.sends, settings.windowMs);
+  const serverPeak = lane.serverPeak === null ? "" : ` · the server accepted at most ${lane.serverPeak}`;
+  setText(
+    fields.peak,
+    started && state.sends.length
+      ? `Peak: ${peak} sent in one ${windowText(settings.windowMs)} window (limit ${settings.limit})${serverPeak}`
+      : "",
+  );
+
+  const [vState, vTitle, vText] = verdictOf(lane);
+  if (fields.verdict) fields.verdict.dataset.state = vState;
+  setText(fields["verdict-title"], vTitle);
+  setText(fields["verdict-text"], vText);
+  lane.root.classList.toggle("is-disabled", vState === "disabled");
 
   let pill = lane.phase;
   let pillState = lane.phase;
-  if (lane.phase === "done") {
-    if (disabled) [pill, pillState] = ["credentials disabled", "failed"];
-    else if (state.ok < n) [pill, pillState] = [`${n - state.ok} failed`, "failed"];
-    else [pill, pillState] = ["done", "done"];
-  } else if (lane.phase === "running" && disabled) {
-    [pill, pillState] = ["credentials disabled", "failed"];
-  }
+  if (vState === "disabled") [pill, pillState] = ["credentials disabled", "failed"];
+  else if (lane.phase === "done" && state.ok < n) [pill, pillState] = [`${n - state.ok} failed`, "failed"];
   setText(fields.status, pill);
   if (fields.status) fields.status.dataset.state = pillState;
 }
@@ -233,7 +358,16 @@ function niceStep(span, maxTicks) {
   return 10 * pow;
 }
 
-function drawChart(lane, spanMs) {
+/** The y scale both charts need: room above the limit and above the highest peak. */
+function chartYTarget() {
+  let top = Math.ceil(settings.limit * 1.25);
+  for (const lane of Object.values(lanes)) {
+    top = Math.max(top, Math.ceil(peakInWindow(lane.state.sends, settings.windowMs) * 1.08));
+  }
+  return top;
+}
+
+function drawChart(lane, spanMs, yMax) {
   const canvas = lane.fields.chart;
   if (!canvas) return;
   const cssW = canvas.clientWidth;
@@ -250,100 +384,153 @@ function drawChart(lane, spanMs) {
 
   const styles = getComputedStyle(lane.root);
   const color = styles.getPropertyValue("--lane-color").trim() || "#0f766e";
-  const limitColor = getComputedStyle(document.documentElement).getPropertyValue("--limit").trim() || "#dc2626";
+  const rootStyles = getComputedStyle(document.documentElement);
+  const limitColor = rootStyles.getPropertyValue("--limit").trim() || "#dc2626";
   const { state } = lane;
   const W = settings.windowMs;
   const L = settings.limit;
-  const peak = peakInWindow(state.completions, W);
-  const yMax = Math.max(Math.ceil(L * 1.25), peak + 1);
 
-  const pad = { l: 34, r: 10, t: 10, b: 22 };
+  const pad = { l: 36, r: 12, t: 12, b: 24 };
   const pw = cssW - pad.l - pad.r;
   const ph = cssH - pad.t - pad.b;
   const x = (ms) => pad.l + (ms / spanMs) * pw;
-  const y = (count) => pad.t + ph - (count / yMax) * ph;
-
-  ctx.font = "11px system-ui, sans-serif";
-  ctx.textBaseline = "middle";
+  const y = (count) => pad.t + ph - (Math.min(count, yMax * 1.02) / yMax) * ph;
+  const font = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+  ctx.font = font;
   ctx.lineWidth = 1;
 
   // Horizontal grid and count labels.
-  const yStep = niceStep(yMax, 4);
+  const yStep = Math.max(1, niceStep(yMax, 4));
   ctx.strokeStyle = "#e6eaee";
-  ctx.fillStyle = "#6b7785";
+  ctx.fillStyle = "#64748b";
   ctx.textAlign = "right";
-  for (let c = 0; c <= yMax; c += yStep) {
+  ctx.textBaseline = "middle";
+  for (let c = 0; c <= yMax + 1e-9; c += yStep) {
+    const yy = Math.round(y(c)) + 0.5;
     ctx.beginPath();
-    ctx.moveTo(pad.l, Math.round(y(c)) + 0.5);
-    ctx.lineTo(pad.l + pw, Math.round(y(c)) + 0.5);
+    ctx.moveTo(pad.l, yy);
+    ctx.lineTo(pad.l + pw, yy);
     ctx.stroke();
-    ctx.fillText(String(Math.round(c)), pad.l - 6, y(c));
+    ctx.fillText(String(Math.round(c)), pad.l - 7, yy);
   }
   // Time labels.
-  const xStep = niceStep(spanMs / 1000, Math.max(2, Math.floor(pw / 70))) * 1000;
+  const xStep = niceStep(spanMs / 1000, Math.max(2, Math.floor(pw / 64))) * 1000;
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  for (let t = 0; t <= spanMs; t += xStep) ctx.fillText(`${Math.round(t / 100) / 10}s`, x(t), pad.t + ph + 6);
+  for (let t = 0; t <= spanMs; t += xStep) {
+    const label = `${Math.round(t / 100) / 10} s`;
+    const px = x(t);
+    if (px - ctx.measureText(label).width / 2 < 2) ctx.textAlign = "left";
+    ctx.fillText(label, Math.max(px, t === 0 ? pad.l : px), pad.t + ph + 7);
+    ctx.textAlign = "center";
+  }
 
   // The physical minimum.
   const min = physicalMinimumMs(state.jobSize || settings.jobSize, L, W);
+  const xm = Math.round(x(min)) + 0.5;
   ctx.strokeStyle = "#94a3b8";
   ctx.setLineDash([2, 3]);
   ctx.beginPath();
-  ctx.moveTo(Math.round(x(min)) + 0.5, pad.t);
-  ctx.lineTo(Math.round(x(min)) + 0.5, pad.t + ph);
+  ctx.moveTo(xm, pad.t);
+  ctx.lineTo(xm, pad.t + ph);
   ctx.stroke();
+  ctx.setLineDash([]);
 
-  // The series: successful completions in (t - W, t], sampled per pixel column.
-  if (state.startedAt !== null) {
+  const started = state.startedAt !== null;
+  if (started && state.sends.length) {
+    // The series: requests sent in (t - W, t], sampled per pixel column, up to now.
     const end = Math.min(laneResult(state).elapsedMs, spanMs);
-    const points = [];
     const cols = Math.max(1, Math.ceil(x(end) - pad.l));
+    const points = [];
     for (let i = 0; i <= cols; i++) {
       const t = Math.min(end, (i / pw) * spanMs);
-      points.push([x(t), y(countInWindow(state.completions, t, W))]);
+      points.push([x(t), y(countInWindow(state.sends, t, W))]);
     }
-    ctx.setLineDash([]);
-    ctx.beginPath();
-    ctx.moveTo(points[0][0], y(0));
-    for (const [px, py] of points) ctx.lineTo(px, py);
-    ctx.lineTo(points[points.length - 1][0], y(0));
-    ctx.closePath();
+    const area = new Path2D();
+    area.moveTo(points[0][0], y(0));
+    for (const [px, py] of points) area.lineTo(px, py);
+    area.lineTo(points[points.length - 1][0], y(0));
+    area.closePath();
     ctx.globalAlpha = 0.16;
     ctx.fillStyle = color;
-    ctx.fill();
+    ctx.fill(area);
+    // Whatever pokes above the limit is what the API refused.
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(pad.l, 0, pw, y(L));
+    ctx.clip();
+    ctx.globalAlpha = 0.35;
+    ctx.fillStyle = limitColor;
+    ctx.fill(area);
+    ctx.restore();
     ctx.globalAlpha = 1;
+
     ctx.beginPath();
     points.forEach(([px, py], i) => (i ? ctx.lineTo(px, py) : ctx.moveTo(px, py)));
     ctx.strokeStyle = color;
     ctx.lineWidth = 2;
+    ctx.lineJoin = "round";
     ctx.stroke();
     ctx.lineWidth = 1;
+    if (lane.phase === "running") {
+      const [px, py] = points[points.length - 1];
+      ctx.beginPath();
+      ctx.arc(px, py, 3.5, 0, Math.PI * 2);
+      ctx.fillStyle = color;
+      ctx.fill();
+    }
+  } else {
+    ctx.fillStyle = "#64748b";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.font = `13px system-ui, -apple-system, 'Segoe UI', sans-serif`;
+    const msg = lane.phase === "running" ? "Waiting for the first request…" : "No requests yet: press Start";
+    ctx.fillText(msg, pad.l + pw / 2, pad.t + ph * 0.62);
+    ctx.font = font;
   }
 
   // The limit line, drawn last so it stays visible.
+  const yl = Math.round(y(L)) + 0.5;
   ctx.setLineDash([6, 4]);
   ctx.strokeStyle = limitColor;
   ctx.lineWidth = 1.5;
   ctx.beginPath();
-  ctx.moveTo(pad.l, Math.round(y(L)) + 0.5);
-  ctx.lineTo(pad.l + pw, Math.round(y(L)) + 0.5);
+  ctx.moveTo(pad.l, yl);
+  ctx.lineTo(pad.l + pw, yl);
   ctx.stroke();
   ctx.setLineDash([]);
-  ctx.fillStyle = limitColor;
+  ctx.lineWidth = 1;
+  const label = `limit ${L}`;
   ctx.textAlign = "right";
   ctx.textBaseline = "bottom";
-  ctx.fillText(`limit ${L}`, pad.l + pw - 2, y(L) - 3);
+  const lw = ctx.measureText(label).width;
+  ctx.fillStyle = "rgba(251, 252, 253, 0.9)";
+  ctx.fillRect(pad.l + pw - lw - 6, yl - 16, lw + 6, 14);
+  ctx.fillStyle = limitColor;
+  ctx.fillText(label, pad.l + pw - 2, yl - 3);
   ctx.fillStyle = "#64748b";
-  ctx.textAlign = "left";
-  ctx.fillText("min", x(min) + 4, pad.t + 12);
+  ctx.textAlign = xm + 60 > pad.l + pw ? "right" : "left";
+  ctx.textBaseline = "top";
+  ctx.fillText("minimum", ctx.textAlign === "left" ? xm + 4 : xm - 4, pad.t + 2);
 }
+
+let lastFrameAt = 0;
 
 function renderAll() {
   const span = chartSpanMs();
+  const target = chartYTarget();
+  const now = performance.now();
+  if (!running || !chartYMax) chartYMax = target;
+  else {
+    // Ease towards the target (about 150 ms), so the axis rescales smoothly.
+    const k = 1 - Math.exp(-Math.max(0, now - lastFrameAt) / 150);
+    chartYMax += (target - chartYMax) * k;
+    if (Math.abs(target - chartYMax) < 0.05) chartYMax = target;
+  }
+  lastFrameAt = now;
   for (const lane of Object.values(lanes)) {
     renderLane(lane);
-    drawChart(lane, span);
+    drawChart(lane, span, chartYMax);
   }
 }
 
@@ -361,7 +548,8 @@ function startLoop() {
 
 function setBusy(busy) {
   $("start").disabled = busy;
-  $("reset").disabled = busy;
+  $("stop").disabled = !busy;
+  presetSelect.disabled = busy;
   for (const el of Object.values(inputs)) el.disabled = busy;
   form.setAttribute("aria-busy", String(busy));
 }
@@ -399,7 +587,9 @@ async function readServerPeaks() {
 
 /**
  * Runs both lanes at once, each against its own org. `overrides` may set any of limit, windowMs,
- * latencyMinMs, latencyMaxMs, jobSize, accounts (written into the form first).
+ * latencyMinMs, latencyMaxMs, jobSize, accounts (written into the form first). Resolves
+ * `{ plain, ratewindow, stopped }` (each lane: { sent, ok, r429, r403, retries, aborted,
+ * elapsedMs }), also when stopped.
  */
 function run(overrides = {}) {
   if (running) return running;
@@ -412,15 +602,19 @@ function run(overrides = {}) {
     }
     showError("");
     describeMinimum();
+    describeRule(s);
     settings = s;
+    controller = new AbortController();
+    const { signal } = controller;
     setBusy(true);
     try {
-      await resetApi(fetch, apiBase, s);
       clearLanes(s.jobSize);
       lanes.plain.phase = "running";
       lanes.ratewindow.phase = "running";
       startLoop();
+      await resetApi(fetch, apiBase, s);
       const doFetch = (input, init) => fetch(input, init);
+      const ended = (lane) => () => (lane.phase = signal.aborted ? "stopped" : "done");
       // Both lanes share the browser's connections to this origin (6 per host over HTTP/1.1), so
       // requests queue in the browser before they reach the API. The plain lane starts once the
       // ratewindow lane's first window-full is on the wire (at most 150 ms later; each lane's
@@ -433,25 +627,32 @@ function run(overrides = {}) {
         org: ORG_RW,
         settings: s,
         state: lanes.ratewindow.state,
-      }).finally(() => (lanes.ratewindow.phase = "done"));
+        signal,
+      }).finally(ended(lanes.ratewindow));
       const firstBatch = Math.min(s.limit, s.jobSize);
-      await waitFor(() => lanes.ratewindow.state.sent >= firstBatch || lanes.ratewindow.phase === "done", 150);
+      await waitFor(
+        () => lanes.ratewindow.state.sent >= firstBatch || lanes.ratewindow.phase !== "running" || signal.aborted,
+        150,
+      );
       const plainRun = runPlainLane({
         fetchFn: doFetch,
         apiBase,
         org: ORG_PLAIN,
         settings: s,
         state: lanes.plain.state,
-      }).finally(() => (lanes.plain.phase = "done"));
+        signal,
+      }).finally(ended(lanes.plain));
       const [plain, ratewindow] = await Promise.all([plainRun, rwRun]);
       await readServerPeaks();
-      const results = { plain, ratewindow };
+      const results = { plain, ratewindow, stopped: signal.aborted };
       demo.results = results;
       return results;
     } catch (err) {
+      for (const lane of Object.values(lanes)) if (lane.phase === "running") lane.phase = "idle";
       showError(`The run stopped: ${err?.message ?? err}`);
       throw err;
     } finally {
+      controller = null;
       setBusy(false);
       renderAll();
     }
@@ -461,14 +662,23 @@ function run(overrides = {}) {
   return running;
 }
 
+/** Stops a run: every pending call of both lanes is aborted. Resolves when the run has ended. */
+function stop() {
+  if (!running) return Promise.resolve(demo.results);
+  controller?.abort(new DOMException("Stopped by the user", "AbortError"));
+  return running.catch(() => null);
+}
+
+/** Stops any run, then empties the lanes and the API double's windows. */
 async function reset() {
-  if (running) return running.then(reset, reset);
+  if (running) await stop();
   const { settings: s, problems } = readSettings();
   if (problems.length) {
     showError(`Check the settings: ${problems.join("; ")}.`);
     return;
   }
   settings = s;
+  describeRule(s);
   showError("");
   try {
     await resetApi(fetch, apiBase, s);
@@ -482,9 +692,11 @@ async function reset() {
 
 const demo = {
   run,
+  stop,
   reset,
   results: null,
   settings: () => ({ ...readSettings().settings }),
+  presets: PRESETS,
 };
 window.__demo = demo;
 
@@ -494,18 +706,35 @@ form.addEventListener("submit", (e) => {
     // already shown next to the form
   });
 });
+$("stop").addEventListener("click", () => {
+  stop();
+});
 $("reset").addEventListener("click", () => {
   reset();
 });
-form.addEventListener("input", () => {
+presetSelect.addEventListener("change", () => {
+  const p = PRESETS[presetSelect.value];
+  if (!p || running) return;
+  writeSettings({ ...readSettings().settings, ...p });
+  onSettingsEdited();
+});
+
+function onSettingsEdited() {
   describeMinimum();
-  if (!running) {
-    const { settings: s, problems } = readSettings();
-    if (!problems.length) {
-      settings = s;
-      renderAll();
-    }
+  if (running) return;
+  const { settings: s, problems } = readSettings();
+  if (!problems.length) {
+    settings = s;
+    describeRule(s);
+    // The lanes' last results belong to the old settings: show the new job as not run yet.
+    if (!Object.values(lanes).some((l) => l.state.startedAt !== null)) clearLanes(s.jobSize);
+    renderAll();
   }
+}
+
+form.addEventListener("input", (e) => {
+  if (e.target !== presetSelect) syncPreset();
+  onSettingsEdited();
 });
 
 if (typeof ResizeObserver === "function") {
@@ -515,7 +744,9 @@ if (typeof ResizeObserver === "function") {
   for (const lane of Object.values(lanes)) if (lane.fields.chart) ro.observe(lane.fields.chart);
 }
 
-writeSettings(DEFAULT_SETTINGS);
+writeSettings(PRESETS.compressed);
 settings = readSettings().settings;
+clearLanes(settings.jobSize);
 describeMinimum();
+describeRule(settings);
 renderAll();

@@ -17,7 +17,7 @@ use super::convert::{option_error, set, to_value};
 use super::globals::{clear_timeout, now_ceil, now_floor, random_seed, set_timeout, wall_now};
 use crate::core::options::decode;
 use crate::core::retry::{Decision, Outcome};
-use crate::core::scheduler::{Scheduler, Ticket};
+use crate::core::scheduler::{Completion, Config, Priority, Rejection, Scheduler, Ticket};
 use crate::core::signals::{parse_signals, Signals, HEADER_NAMES};
 use crate::core::window::SlotId;
 use crate::core::Millis;
@@ -39,6 +39,47 @@ struct Shared {
     state: RefCell<State>,
     /// The one timer callback, reused for every `setTimeout` (it holds only a weak reference).
     on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// `(type, detail) => void`, set while someone listens for events.
+    emit: RefCell<Option<Function>>,
+    /// `(kind, detail) => Error`: the package's error classes.
+    make_error: Option<Function>,
+}
+
+impl Shared {
+    /// Sends an event to the JS listeners. Never call this while `state` is borrowed.
+    fn emit(&self, kind: &str, detail: impl FnOnce(&Object)) {
+        let emit = self.emit.borrow().clone();
+        if let Some(emit) = emit {
+            let d = Object::new();
+            detail(&d);
+            let _ = emit.call2(&JsValue::UNDEFINED, &JsValue::from_str(kind), &d);
+        }
+    }
+
+    fn error(&self, kind: &str, message: &str, detail: &Object) -> JsValue {
+        set(detail, "message", message);
+        match &self.make_error {
+            Some(f) => f.call2(&JsValue::UNDEFINED, &JsValue::from_str(kind), detail).unwrap_or_else(|e| e),
+            None => js_sys::Error::new(message).into(),
+        }
+    }
+
+    fn rejection_error(&self, rejection: Rejection) -> JsValue {
+        let detail = Object::new();
+        match rejection {
+            Rejection::QueueFull { max_queue } => {
+                set(&detail, "maxQueue", max_queue);
+                self.error("queue-full", &format!("ratewindow: the queue is full ({max_queue} calls waiting)"), &detail)
+            }
+            Rejection::WouldWait { retry_at } => {
+                let now = now_floor();
+                let wall = js_sys::Date::now();
+                let retry_at = retry_at.map(|t| wall + t.saturating_sub(now) as f64);
+                set(&detail, "retryAt", retry_at.map_or(JsValue::NULL, JsValue::from_f64));
+                self.error("rate-limit", "ratewindow: the call could not be sent within maxWaitMs", &detail)
+            }
+        }
+    }
 }
 
 impl Drop for Shared {
@@ -58,14 +99,17 @@ pub struct Throttle {
 #[wasm_bindgen]
 impl Throttle {
     /// Validates `options` (a `TypeError`/`RangeError` naming the field when invalid).
+    /// `make_error(kind, detail)` builds the package's error objects (`"queue-full"`,
+    /// `"rate-limit"`); without it, plain `Error`s are used.
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> Result<Throttle, JsValue> {
-        let value = to_value(&options, "", 0)?;
-        let (config, seed) = decode(&value).map_err(|e| option_error(&e))?;
+    pub fn new(options: JsValue, make_error: Option<Function>) -> Result<Throttle, JsValue> {
+        let (config, seed) = decode_options(&options)?;
         let scheduler = Scheduler::new(config, seed.unwrap_or_else(random_seed));
         let shared = Rc::new(Shared {
             state: RefCell::new(State { scheduler, waiters: HashMap::new(), timer: None }),
             on_timer: RefCell::new(None),
+            emit: RefCell::new(None),
+            make_error,
         });
         let weak = Rc::downgrade(&shared);
         let on_timer = Closure::<dyn FnMut()>::new(move || {
@@ -78,13 +122,39 @@ impl Throttle {
         Ok(Throttle { shared })
     }
 
+    /// Names the first setting in which `options` differ from this budget's (`undefined` when
+    /// they agree): budgets shared by `key` must not silently diverge.
+    pub fn conflict(&self, options: JsValue) -> Result<Option<String>, JsValue> {
+        let (theirs, _) = decode_options(&options)?;
+        let st = self.shared.state.borrow();
+        Ok(first_difference(st.scheduler.config(), &theirs).map(str::to_string))
+    }
+
+    /// Sets (or, with `undefined`, clears) the event callback `(type, detail) => void`.
+    #[wasm_bindgen(js_name = setEmitter)]
+    pub fn set_emitter(&self, emit: Option<Function>) {
+        *self.shared.emit.borrow_mut() = emit;
+    }
+
     /// Runs one call under the budget. `send()` performs one attempt and returns a promise of a
     /// `Response` (or any value); `method` decides what may be retried; `signal` (an
     /// `AbortSignal` or `undefined`) cancels a waiting call at once and an in-flight one through
     /// `send`. Resolves with the final response, rejects with the final error or abort reason.
-    pub fn run(&self, send: Function, method: String, signal: JsValue) -> Promise {
+    /// `priority` is `"high" | "auto" | "low"` (else `auto`); `rate_limited(value, failed)`,
+    /// when given, says whether a non-fetch result means "rate limited" by returning
+    /// `{ retryAfterMs? }` (or `true`), else a falsy value.
+    pub fn run(
+        &self,
+        send: Function,
+        method: String,
+        signal: JsValue,
+        priority: Option<String>,
+        rate_limited: Option<Function>,
+    ) -> Promise {
         let shared = self.shared.clone();
-        wasm_bindgen_futures::future_to_promise(run_call(shared, send, method, signal))
+        let priority = priority.as_deref().and_then(Priority::parse).unwrap_or_default();
+        let call = CallSpec { send, method, signal, priority, rate_limited };
+        wasm_bindgen_futures::future_to_promise(run_call(shared, call))
     }
 
     /// Counters and the current view of the budget (see the README for each field).
@@ -102,6 +172,7 @@ impl Throttle {
         set(&out, "sent", s.sent as f64);
         set(&out, "retried", s.retried as f64);
         set(&out, "rateLimited", s.rate_limited as f64);
+        set(&out, "dropped", s.dropped as f64);
         set(&out, "breaker", s.breaker.name());
         out.into()
     }
@@ -110,9 +181,10 @@ impl Throttle {
 /// Grants every call that may go now, then arms the timer for the next chance.
 fn pump(shared: &Rc<Shared>) {
     let now = now_floor();
-    let (woken, orphans, wake_at) = {
+    let (woken, orphans, wake_at, resumed) = {
         let mut st = shared.state.borrow_mut();
         let poll = st.scheduler.poll(now);
+        let resumed = poll.resumed;
         let mut woken = Vec::with_capacity(poll.granted.len());
         let mut orphans = Vec::new();
         for (ticket, slot) in poll.granted {
@@ -125,8 +197,11 @@ fn pump(shared: &Rc<Shared>) {
         for slot in &orphans {
             st.scheduler.revoke(*slot, now);
         }
-        (woken, orphans, poll.wake_at)
+        (woken, orphans, poll.wake_at, resumed)
     };
+    if resumed {
+        shared.emit("resume", |_| {});
+    }
     for (resolve, slot) in woken {
         let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::from_f64(slot.0 as f64));
     }
@@ -268,8 +343,29 @@ async fn wait_for_grant(shared: &Rc<Shared>, ticket: Ticket, watch: &AbortWatch)
     Ok(slot)
 }
 
-/// How one attempt ended, read from what `send()` produced.
-fn classify(result: &Result<JsValue, JsValue>, watch: &AbortWatch, wall: Millis) -> (Outcome, Signals) {
+/// How one attempt ended, read from what `send()` produced (and the caller's hook, if any).
+fn classify(
+    result: &Result<JsValue, JsValue>,
+    watch: &AbortWatch,
+    wall: Millis,
+    hook: Option<&Function>,
+) -> (Outcome, Signals) {
+    if let Some(hook) = hook {
+        let (value, failed) = match result {
+            Ok(v) => (v, false),
+            Err(e) => (e, true),
+        };
+        // A hook that throws counts as "not rate limited": it must not lose the call.
+        let verdict = hook.call2(&JsValue::UNDEFINED, value, &JsValue::from_bool(failed)).unwrap_or(JsValue::FALSE);
+        if verdict.is_truthy() {
+            let retry_after_ms = Reflect::get(&verdict, &"retryAfterMs".into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(|v| v.ceil() as Millis);
+            return (Outcome::Status(429), Signals { retry_after_ms, ..Signals::default() });
+        }
+    }
     match result {
         Err(_) if watch.aborted() => (Outcome::Aborted, Signals::default()),
         Err(_) => (Outcome::NetworkError, Signals::default()),
@@ -317,21 +413,44 @@ fn discard_body(res: &JsValue) {
     }
 }
 
-async fn run_call(shared: Rc<Shared>, send: Function, method: String, signal: JsValue) -> Result<JsValue, JsValue> {
-    let watch = AbortWatch::new(&shared, &signal);
+struct CallSpec {
+    send: Function,
+    method: String,
+    signal: JsValue,
+    priority: Priority,
+    rate_limited: Option<Function>,
+}
+
+async fn run_call(shared: Rc<Shared>, spec: CallSpec) -> Result<JsValue, JsValue> {
+    let watch = AbortWatch::new(&shared, &spec.signal);
     if watch.aborted() {
         return Err(watch.reason(JsValue::UNDEFINED));
     }
-    let (mut ticket, mut call) = shared.state.borrow_mut().scheduler.enqueue();
+    let queued = shared.state.borrow_mut().scheduler.enqueue(spec.priority, now_floor());
+    let (mut ticket, mut call) = match queued {
+        Ok(q) => q,
+        Err(rejection) => {
+            shared.emit("dropped", |d| set(d, "reason", rejection_reason(rejection)));
+            return Err(shared.rejection_error(rejection));
+        }
+    };
+    shared.emit("queued", |d| set(d, "priority", priority_name(spec.priority)));
     loop {
         let slot = wait_for_grant(&shared, ticket, &watch).await?;
-        let result = match send.call0(&JsValue::UNDEFINED) {
+        let attempt = call.attempt + 1;
+        shared.emit("sent", |d| {
+            set(d, "attempt", attempt);
+            set(d, "method", spec.method.as_str());
+        });
+        let started = now_floor();
+        let result = match spec.send.call0(&JsValue::UNDEFINED) {
             Ok(p) => JsFuture::from(Promise::resolve(&p)).await,
             Err(e) => Err(e),
         };
         let now = now_ceil();
-        let (outcome, signals) = classify(&result, &watch, wall_now());
-        let completion = shared.state.borrow_mut().scheduler.complete(&mut call, slot, now, outcome, &signals, &method);
+        let (outcome, signals) = classify(&result, &watch, wall_now(), spec.rate_limited.as_ref());
+        let completion = shared.state.borrow_mut().scheduler.complete(&mut call, slot, now, outcome, &signals, &spec.method);
+        report(&shared, &completion, outcome, &signals, attempt, now.saturating_sub(started));
         match completion.decision {
             Decision::Retry { at, .. } => {
                 if let Ok(res) = &result {
@@ -348,4 +467,92 @@ async fn run_call(shared: Rc<Shared>, send: Function, method: String, signal: Js
             }
         }
     }
+}
+
+/// Emits the events of one completed attempt and rejects the calls a new pause dropped.
+fn report(shared: &Rc<Shared>, c: &Completion, outcome: Outcome, signals: &Signals, attempt: u32, took: Millis) {
+    shared.emit("settled", |d| {
+        set(d, "attempt", attempt);
+        set(d, "ms", took as f64);
+        match outcome {
+            Outcome::Status(status) => set(d, "status", status),
+            Outcome::NetworkError => set(d, "error", "network"),
+            Outcome::Aborted => set(d, "error", "aborted"),
+        }
+    });
+    if outcome == Outcome::Status(429) {
+        shared.emit("ratelimited", |d| {
+            set(d, "attempt", attempt);
+            set(d, "retryAfterMs", signals.server_wait_ms().map_or(JsValue::NULL, |v| JsValue::from_f64(v as f64)));
+        });
+    }
+    if let Some(until) = c.paused_until {
+        let now = now_floor();
+        shared.emit("pause", |d| set(d, "forMs", until.saturating_sub(now) as f64));
+    }
+    if c.breaker_opened {
+        shared.emit("breaker-open", |_| {});
+    }
+    if c.breaker_closed {
+        shared.emit("breaker-close", |_| {});
+    }
+    if let Decision::Retry { at, server_given } = c.decision {
+        let now = now_floor();
+        shared.emit("retry", |d| {
+            set(d, "attempt", attempt + 1);
+            set(d, "delayMs", at.saturating_sub(now) as f64);
+            set(d, "serverGiven", server_given);
+        });
+    }
+    if !c.dropped.is_empty() {
+        let waiters: Vec<Waiter> = {
+            let mut st = shared.state.borrow_mut();
+            c.dropped.iter().filter_map(|t| st.waiters.remove(&t.0)).collect()
+        };
+        let rejection = Rejection::WouldWait { retry_at: c.paused_until };
+        for w in waiters {
+            shared.emit("dropped", |d| set(d, "reason", "max-wait"));
+            let _ = w.reject.call1(&JsValue::UNDEFINED, &shared.rejection_error(rejection));
+        }
+    }
+}
+
+fn rejection_reason(r: Rejection) -> &'static str {
+    match r {
+        Rejection::QueueFull { .. } => "queue-full",
+        Rejection::WouldWait { .. } => "max-wait",
+    }
+}
+
+fn priority_name(p: Priority) -> &'static str {
+    match p {
+        Priority::High => "high",
+        Priority::Auto => "auto",
+        Priority::Low => "low",
+    }
+}
+
+fn decode_options(options: &JsValue) -> Result<(Config, Option<u64>), JsValue> {
+    let value = to_value(options, "", 0)?;
+    decode(&value).map_err(|e| option_error(&e))
+}
+
+/// The first setting (by option name) in which two configurations differ.
+fn first_difference(a: &Config, b: &Config) -> Option<&'static str> {
+    let checks: [(&'static str, bool); 13] = [
+        ("limit/windowMs/windows", a.windows == b.windows),
+        ("safetyMarginMs", a.margin == b.margin),
+        ("retry", a.retry == b.retry),
+        ("breaker.threshold", a.breaker_threshold == b.breaker_threshold),
+        ("breaker.cooldownMs", a.breaker_cooldown == b.breaker_cooldown),
+        ("retryBudget.tokens", a.budget_tokens == b.budget_tokens),
+        ("retryBudget.ratio", a.budget_ratio == b.budget_ratio),
+        ("maxConcurrent", a.max_concurrent == b.max_concurrent),
+        ("maxQueue", a.max_queue == b.max_queue),
+        ("maxWaitMs", a.max_wait == b.max_wait),
+        ("minIntervalMs", a.min_interval == b.min_interval),
+        ("priorityAgingMs", a.aging == b.aging),
+        ("learnShare", a.learn_share == b.learn_share),
+    ];
+    checks.iter().find(|(_, same)| !same).map(|(name, _)| *name)
 }

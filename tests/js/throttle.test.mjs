@@ -31,11 +31,14 @@ test("a burst of three windows' worth gets zero 429s, all succeed, near the phys
     assert.equal(stats.rejected429, 0, "the server served no 429");
     assert.ok(stats.maxInWindow <= limit, `maxInWindow ${stats.maxInWindow}`);
     assert.equal(stats.accepted, n);
-    // Physical minimum (ceil(n/L)-1)·W; each window-full may add the window plus a round trip
-    // (≤ 50 ms here) plus timer slack.
+    // Physical minimum (ceil(n/L)-1)·W; each window-full may add a round trip (≤ 50 ms here).
+    // The exact bound is proven on a fake clock (tests/sim.rs); here a busy 2-core machine adds
+    // timer and scheduling slack, so allow 150 ms of it per window-full: an extra window
+    // (a real regression) would still fail.
     const minimum = (Math.ceil(n / limit) - 1) * windowMs;
+    console.log(`# burst: ${elapsed.toFixed(0)} ms for ${n} calls, physical minimum ${minimum} ms`);
     assert.ok(elapsed >= minimum, `${elapsed} < ${minimum}`);
-    assert.ok(elapsed <= minimum + 3 * (50 + 40), `took ${elapsed.toFixed(0)} ms, minimum ${minimum}`);
+    assert.ok(elapsed <= minimum + 3 * (50 + 150), `took ${elapsed.toFixed(0)} ms, minimum ${minimum}`);
     assert.equal(limited.stats().sent, n);
   } finally {
     await api.close();
