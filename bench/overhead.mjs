@@ -1,14 +1,18 @@
 // Overhead: what each limiter costs per call when its limit never binds, with a stub fetch that
 // answers at once (one shared `new Response(null)`, status 200).
 //
-//   node bench/overhead.mjs --contender NAME [--calls 20000] [--rounds 5] [--serial-ms 500] [--out FILE]
+//   node bench/overhead.mjs --contender NAME [--calls 20000] [--rounds 5] [--budget-ms 2000]
+//                           [--serial-ms 500] [--out FILE]
 //
-// Two measures, each the median of `rounds` rounds after one warm-up round, each round with a
-// fresh limiter (limit 1,000,000 per 1,000 ms):
-// - burst: `calls` calls started at once, until all resolved: calls/s and µs per call;
+// Two measures, each the median of `rounds` rounds after a warm-up round, each round with a fresh
+// limiter (limit 1,000,000 per 1,000 ms, so the limit never binds):
+// - burst: `calls` calls started at once, until all resolved: calls/s and µs per call. A limiter
+//   too slow to do `calls` calls within `budget-ms` gets fewer calls per round (the count used is
+//   reported): its cost per call does not depend on the count.
 // - serial: one call at a time, each awaited before the next, for about `serial-ms` per round
-//   (at most `calls` calls): µs per call, which includes the limiter's latency (timers, hops).
+//   (at most `calls` calls): µs per call, the latency a lone call pays (timers, promise hops).
 // NAME "direct" calls the stub with no limiter: the baseline subtracted to get the wrapper cost.
+// NAME "ratewindow-core" is a diagnostic: the Wasm core without pkg/src/api.js's prepare().
 
 import { performance } from "node:perf_hooks";
 import { emit, median, parseArgs, tick } from "./lib/common.mjs";
@@ -18,6 +22,7 @@ const args = parseArgs();
 const name = String(args.contender ?? "ratewindow");
 const calls = Number(args.calls ?? 20_000);
 const rounds = Number(args.rounds ?? 5);
+const budgetMs = Number(args["budget-ms"] ?? 2_000);
 const serialMs = Number(args["serial-ms"] ?? 500);
 const LIMIT = 1_000_000;
 const WINDOW_MS = 1_000;
@@ -31,11 +36,11 @@ function fresh() {
   return make(name, stub, { limit: LIMIT, windowMs: WINDOW_MS });
 }
 
-async function burst() {
+async function burst(count) {
   const c = fresh();
-  const promises = new Array(calls);
+  const promises = new Array(count);
   const t0 = performance.now();
-  for (let i = 0; i < calls; i++) promises[i] = c.call(URL_);
+  for (let i = 0; i < count; i++) promises[i] = c.call(URL_);
   await Promise.all(promises);
   const ms = performance.now() - t0;
   c.close();
@@ -48,8 +53,8 @@ async function serial() {
   const t0 = performance.now();
   let t = t0;
   while (done < calls && t - t0 < serialMs) {
-    // Check the clock every 64 calls only.
-    for (let k = 0; k < 64 && done < calls; k++, done++) await c.call(URL_);
+    // Reads the clock every 16 calls only.
+    for (let k = 0; k < 16 && done < calls; k++, done++) await c.call(URL_);
     t = performance.now();
   }
   c.close();
@@ -57,30 +62,38 @@ async function serial() {
 }
 
 const config = fresh().config;
+
+// Warm-up: a small burst to size the rounds, then a full-size one (JIT, Wasm tier-up).
+const probe = Math.min(calls, 500);
+const probeMs = await burst(probe);
+const count = Math.max(Math.min(calls, 200), Math.min(calls, Math.floor((budgetMs / probeMs) * probe)));
+await burst(count);
+await serial();
+await tick();
+
 const burstMs = [];
 const serialUs = [];
-let serialCalls = 0;
-for (let r = 0; r <= rounds; r++) {
-  const b = await burst();
+const serialCalls = [];
+for (let r = 0; r < rounds; r++) {
+  burstMs.push(await burst(count));
   await tick();
   const s = await serial();
-  await tick();
-  if (r === 0) continue; // warm-up
-  burstMs.push(b);
   serialUs.push((s.ms * 1000) / s.done);
-  serialCalls = s.done;
+  serialCalls.push(s.done);
+  await tick();
 }
 
 const burstMedian = median(burstMs);
 emit(args, {
   contender: name,
   config,
-  calls,
+  callsAsked: calls,
   rounds,
   burst: {
+    calls: count,
     msPerRound: burstMs,
-    callsPerSecond: (calls / burstMedian) * 1000,
-    usPerCall: (burstMedian * 1000) / calls,
+    callsPerSecond: (count / burstMedian) * 1000,
+    usPerCall: (burstMedian * 1000) / count,
   },
   serial: {
     callsPerRound: serialCalls,

@@ -113,13 +113,86 @@ export interface ThrottleOptions {
   retryBudget?: RetryBudgetOptions | false;
   /** Seed for backoff jitter (tests); random by default. */
   seed?: number;
+  /**
+   * Every throttle created with the same `key` in one JS realm shares one budget (one window,
+   * one pause, one breaker), whatever fetch it wraps. Options must then be equal: a throttle
+   * created with other options for an existing key throws a TypeError naming the difference.
+   */
+  key?: string;
+  /**
+   * At most this many calls waiting; more reject with {@link QueueFullError} (0: unbounded).
+   * @default 0
+   */
+  maxQueue?: number;
+  /**
+   * A call that could not be sent within this long rejects at once with {@link RateLimitError}
+   * (also when a server pause outlasts it). 0: wait as long as needed.
+   * @default 0
+   */
+  maxWaitMs?: number;
+  /**
+   * Even spacing: at least this long between two sends (0: bursts up to the limit).
+   * @default 0
+   */
+  minIntervalMs?: number;
+  /**
+   * A waiting call rises one priority level per this much waiting, so `low` never starves.
+   * @default the longest window
+   */
+  priorityAgingMs?: number;
+  /**
+   * Learn from 429s the share of the budget that others (other processes, accounts) leave us.
+   * @default true
+   */
+  learnShare?: boolean;
 }
+
+/** `init.priority`, as in fetch. */
+export type Priority = "high" | "auto" | "low";
+
+/** Options of {@link Throttled.schedule}. */
+export interface ScheduleOptions<T = unknown> {
+  /** Aborting rejects a waiting call at once; after the send, the caller is released at once. */
+  signal?: AbortSignal;
+  /** @default "auto" */
+  priority?: Priority;
+  /**
+   * Treat the call as this HTTP method for retry decisions (errors are retried only for
+   * idempotent methods).
+   * @default "CALL" (not idempotent: errors are not retried)
+   */
+  method?: string;
+  /**
+   * Says whether a result (or, with `failed`, an error) means "rate limited": return
+   * `{ retryAfterMs }` (or `true`) to handle it like a 429, else `false`.
+   */
+  isRateLimited?: (resultOrError: T | unknown, failed: boolean) => false | null | undefined | true | { retryAfterMs?: number };
+}
+
+/** Event types of a throttle's budget. */
+export type ThrottleEventType =
+  | "queued" | "sent" | "settled" | "retry" | "ratelimited" | "pause" | "resume"
+  | "breaker-open" | "breaker-close" | "dropped";
+
+/** An event: `type`, a `detail` object and the wall-clock `timeStamp`. */
+export interface ThrottleEvent {
+  type: ThrottleEventType;
+  /**
+   * queued `{ priority }`; sent `{ attempt, method }`; settled `{ attempt, ms, status | error }`;
+   * retry `{ attempt, delayMs, serverGiven }`; ratelimited `{ attempt, retryAfterMs }`;
+   * pause `{ forMs }`; dropped `{ reason: "queue-full" | "max-wait" }`; others `{}`.
+   */
+  detail: Record<string, unknown>;
+  timeStamp: number;
+}
+
+export type ThrottleListener = ((event: ThrottleEvent) => void) | { handleEvent(event: ThrottleEvent): void };
 
 /** Counters and the current view of a throttle's budget. */
 export interface ThrottleStats {
   /** Slots counted in the tightest window now: in flight plus completed within the window. */
   inWindow: number;
-  /** That window's limit. */
+  /** That window's limit as applied now (lower after learning that others spend the budget). */
   limit: number;
   /** Requests in flight. */
   inFlight: number;
@@ -137,6 +210,8 @@ export interface ThrottleStats {
   retried: number;
   /** 429 answers received. */
   rateLimited: number;
+  /** Calls rejected by `maxQueue` or `maxWaitMs`. */
+  dropped: number;
   /** The lockout breaker's state. */
   breaker: "closed" | "open" | "half-open";
 }
@@ -149,6 +224,11 @@ export interface Throttled<F extends FetchLike = typeof fetch> {
   (input: Parameters<F>[0], init?: Parameters<F>[1]): ReturnType<F>;
   /** Counters and the current view of the budget. */
   stats(): ThrottleStats;
+  /** Runs any promise-returning function under the same budget, counting as one request. */
+  schedule<T>(fn: () => T | PromiseLike<T>, options?: ScheduleOptions<T>): Promise<T>;
+  /** Listens to the budget's events (shared by every throttle with the same `key`). */
+  addEventListener(type: ThrottleEventType, listener: ThrottleListener, options?: { once?: boolean; signal?: AbortSignal }): void;
+  removeEventListener(type: ThrottleEventType, listener: ThrottleListener): void;
 }
 
 /**
@@ -160,3 +240,17 @@ export function throttle<F extends FetchLike = typeof fetch>(fetch: F, options?:
 
 /** Base class of the errors ratewindow creates itself. */
 export class RatewindowError extends Error {}
+
+/** `maxQueue` calls were already waiting. */
+export class QueueFullError extends RatewindowError {
+  readonly name: "QueueFullError";
+  /** The configured bound. */
+  readonly maxQueue: number;
+}
+
+/** The call could not be sent within `maxWaitMs`. */
+export class RateLimitError extends RatewindowError {
+  readonly name: "RateLimitError";
+  /** Epoch milliseconds at which a call could be sent, or null when unknown. */
+  readonly retryAt: number | null;
+}

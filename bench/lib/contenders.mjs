@@ -13,6 +13,9 @@ import Bottleneck from "bottleneck";
 import pThrottle from "p-throttle";
 import PQueue from "p-queue";
 import { throttle } from "../../pkg/node.js";
+// The same module instance pkg/node.js initialised: used only for the "ratewindow-core"
+// diagnostic (the Wasm core without the JS argument handling of pkg/src/api.js).
+import { Throttle } from "../../pkg/gen/web/ratewindow.js";
 import { sleep } from "./common.mjs";
 
 export const CONTENDERS = [
@@ -70,6 +73,19 @@ export function make(name, fetchFn, { limit, windowMs, retries = 0, maxConcurren
         config: `throttle(fetch, { limit: ${L}, windowMs: ${W}${retries ? `, retry: { limit: ${retries} }` : ""}${maxConcurrent ? `, maxConcurrent: ${maxConcurrent}` : ""} })`,
         call: limited,
         stats: () => limited.stats(),
+        close() {},
+      };
+    }
+    case "ratewindow-core": {
+      // Diagnostic only: Throttle.run(send, method, signal) as pkg/src/api.js calls it, minus
+      // prepare() (init copy, `new Request(input, init)` validation, method and signal lookup).
+      const options = { limit, windowMs };
+      if (maxConcurrent) options.maxConcurrent = maxConcurrent;
+      const core = new Throttle(options);
+      return {
+        name,
+        config: `new Throttle({ limit: ${L}, windowMs: ${W} }).run(send, "GET", undefined) (internal)`,
+        call: (input, init) => core.run(() => fetchFn(input, init), "GET", undefined),
         close() {},
       };
     }

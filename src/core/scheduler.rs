@@ -455,8 +455,7 @@ impl Scheduler {
                 self.rate_limited = self.rate_limited.saturating_add(1);
                 completion.breaker_opened = self.breaker.on_rate_limited(now);
                 if let (Some((index, learner)), Some(ours)) = (&mut self.share, ours) {
-                    // The rejected request itself was not accepted.
-                    learner.on_rate_limited(now, ours.saturating_sub(1));
+                    learner.on_rate_limited(now, ours);
                     if let Some(w) = self.limiter.windows_mut().get_mut(*index) {
                         w.set_effective(learner.effective());
                     }

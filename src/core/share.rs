@@ -9,6 +9,8 @@
 //! against a consumer that never leaves, 429s get rarer and rarer rather than recurring every
 //! window. Never above the configured limit.
 
+use std::collections::VecDeque;
+
 use super::Millis;
 
 /// Quiet windows before the first probe.
@@ -25,6 +27,9 @@ pub struct ShareLearner {
     quiet_windows: u32,
     next_probe: Millis,
     probed: bool,
+    /// When our recent 429s came back: they occupy our window log but the server did not
+    /// accept them.
+    rejected: VecDeque<Millis>,
 }
 
 impl ShareLearner {
@@ -37,6 +42,7 @@ impl ShareLearner {
             quiet_windows: FIRST_QUIET,
             next_probe: 0,
             probed: false,
+            rejected: VecDeque::new(),
         }
     }
 
@@ -45,13 +51,22 @@ impl ShareLearner {
         self.effective
     }
 
-    /// A 429 at `now` while `ours` of our requests were counted in the window.
+    /// A 429 at `now` while `ours` of our requests (this one included) were in our window:
+    /// the server accepted those minus the ones it rejected within the window.
     pub fn on_rate_limited(&mut self, now: Millis, ours: u32) {
         if self.probed {
             self.quiet_windows = self.quiet_windows.saturating_mul(2).min(MAX_QUIET);
         }
         self.probed = false;
-        self.effective = self.effective.min(ours).max(1);
+        let since = now.saturating_sub(self.window);
+        while self.rejected.front().is_some_and(|&t| t <= since) {
+            self.rejected.pop_front();
+        }
+        if self.rejected.len() < self.limit as usize {
+            self.rejected.push_back(now);
+        }
+        let accepted = ours.saturating_sub(self.rejected.len() as u32);
+        self.effective = self.effective.min(accepted).max(1);
         self.next_probe = now.saturating_add(self.window.saturating_mul(u64::from(self.quiet_windows)));
     }
 
@@ -80,7 +95,7 @@ mod tests {
     #[test]
     fn drops_to_what_we_had_then_probes_slowly() {
         let mut s = ShareLearner::new(100, 1_000);
-        s.on_rate_limited(10, 60);
+        s.on_rate_limited(10, 61);
         assert_eq!(s.effective(), 60);
         assert!(!s.tick(3_999));
         assert!(s.tick(4_010));
@@ -93,15 +108,28 @@ mod tests {
     #[test]
     fn a_failed_probe_doubles_the_quiet_period() {
         let mut s = ShareLearner::new(100, 1_000);
-        s.on_rate_limited(0, 50);
+        s.on_rate_limited(0, 51);
         assert!(s.tick(4_000));
-        s.on_rate_limited(4_100, 52);
+        s.on_rate_limited(4_100, 53);
         assert_eq!(s.effective(), 52);
         assert!(!s.tick(4_100 + 7_999));
         assert!(s.tick(4_100 + 8_000));
         s.on_rate_limited(12_200, 53);
         assert!(!s.tick(12_200 + 15_999));
         assert!(s.tick(12_200 + 16_000));
+    }
+
+    #[test]
+    fn rejections_within_the_window_are_not_counted_as_accepted() {
+        let mut s = ShareLearner::new(20, 1_000);
+        // A burst of 20: the last 8 come back 429 while all 20 are in our window.
+        for i in 0..8 {
+            s.on_rate_limited(100 + i, 20);
+        }
+        assert_eq!(s.effective(), 12);
+        // A 429 a window later counts only itself as rejected.
+        s.on_rate_limited(1_200, 13);
+        assert_eq!(s.effective(), 12);
     }
 
     #[test]

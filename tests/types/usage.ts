@@ -1,6 +1,6 @@
 // Compiled with `tsc --noEmit` against pkg/index.d.ts: the documented usage type-checks, and
 // misuse is a type error (each @ts-expect-error fails the build if the line becomes valid).
-import { throttle, RatewindowError, type ThrottleStats, type Throttled } from "ratewindow";
+import { throttle, RatewindowError, QueueFullError, RateLimitError, type ThrottleStats, type Throttled, type ThrottleEvent } from "ratewindow";
 
 const limited: Throttled = throttle(fetch, {
   limit: 200,
@@ -34,3 +34,25 @@ throttle("fetch");
 
 const e: Error = new RatewindowError("x");
 void e;
+
+const shared = throttle(fetch, { key: "org-42", maxQueue: 1000, maxWaitMs: 30_000, minIntervalMs: 100, priorityAgingMs: 60_000, learnShare: true });
+async function more(): Promise<void> {
+  await shared("https://api.example/x", { priority: "low", signal: AbortSignal.timeout(1000) });
+  const n: number = await shared.schedule(async () => 42, {
+    priority: "high",
+    isRateLimited: (v, failed) => (failed ? { retryAfterMs: 1000 } : false),
+  });
+  void n;
+  shared.addEventListener("retry", (e: ThrottleEvent) => void e.detail.delayMs, { once: true });
+  // @ts-expect-error unknown event type
+  shared.addEventListener("exploded", () => {});
+  try {
+    await shared("https://api.example/y");
+  } catch (e) {
+    if (e instanceof RateLimitError) void (e.retryAt ?? 0);
+    if (e instanceof QueueFullError) void e.maxQueue;
+  }
+  const dropped: number = shared.stats().dropped;
+  void dropped;
+}
+void more;
