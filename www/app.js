@@ -224,7 +224,7 @@ function verdictOf(lane) {
   }
   const failed = n - state.ok;
   if (state.r403 > 0) {
-    const after = `after ${state.r429} × 429`;
+    const after = `after ${state.r429}\u00a0×\u00a0429`;
     const tail =
       phase === "running"
         ? "Every call with those keys now gets 403."
@@ -243,7 +243,7 @@ function verdictOf(lane) {
     return ["stopped", "Stopped", `${state.ok} of ${n} calls succeeded before Stop; ${what}.`];
   }
   if (phase === "running") {
-    const r = state.r429 ? `${state.r429} × 429 so far` : "no 429s so far";
+    const r = state.r429 ? `${state.r429}\u00a0×\u00a0429 so far` : "no 429s so far";
     return ["running", "Running…", `${state.ok} of ${n} calls succeeded, ${r}.`];
   }
   const elapsed = laneResult(state).elapsedMs;
@@ -256,9 +256,9 @@ function verdictOf(lane) {
     ];
   }
   if (failed === 0) {
-    return ["warn", `All calls succeeded, after ${state.r429} × 429`, "Each 429 is a strike towards disabled credentials."];
+    return ["warn", `All calls succeeded, after ${state.r429}\u00a0×\u00a0429`, "Each 429 is a strike towards disabled credentials."];
   }
-  return ["warn", `${failed} of ${n} calls failed`, `${state.r429} × 429 on the way; the retries ran out.`];
+  return ["warn", `${failed} of ${n} calls failed`, `${state.r429}\u00a0×\u00a0429 on the way; the retries ran out.`];
 }
 
 function renderLane(lane) {
@@ -727,7 +727,8 @@ function onSettingsEdited() {
     settings = s;
     describeRule(s);
     // The lanes' last results belong to the old settings: show the new job as not run yet.
-    if (!Object.values(lanes).some((l) => l.state.startedAt !== null)) clearLanes(s.jobSize);
+    clearLanes(s.jobSize);
+    demo.results = null;
     renderAll();
   }
 }

@@ -158,6 +158,7 @@ test("a compressed run: ratewindow gets every call through with zero 429s, plain
 
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  // Printed as is by the spec reporter (a terminal); the TAP reporter prefixes it with "# \".
   console.log(`# screenshot: ${SCREENSHOT}`);
 
   const { plain, ratewindow: rw } = results;
