@@ -17,5 +17,6 @@ cp "$out.tmp/web/ratewindow_bg.wasm" "$out.tmp/node/ratewindow_bg.wasm"
 # The package is "type": "module"; the Node target glue is CommonJS.
 echo '{ "type": "commonjs" }' > "$out.tmp/node/package.json"
 node scripts/cjs.mjs pkg/src/api.js "$out.tmp/api.cjs"
+node scripts/cjs.mjs pkg/redis.js "$out.tmp/redis.cjs"
 rm -rf "$out" && mv "$out.tmp" "$out"
 echo "[build] pkg/gen: $(wc -c < "$out/web/ratewindow_bg.wasm") bytes of wasm"

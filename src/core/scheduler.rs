@@ -204,6 +204,8 @@ pub struct Scheduler {
     /// Retries waiting for their time: `(not_before, ticket)`.
     delayed: BTreeSet<(Millis, u64)>,
     last_sent: Option<Millis>,
+    /// A cap on the longest window while a shared store is unreachable.
+    fallback: Option<u32>,
     next_ticket: u64,
     sent: u64,
     retried: u64,
@@ -232,6 +234,7 @@ impl Scheduler {
             queue: BTreeMap::new(),
             delayed: BTreeSet::new(),
             last_sent: None,
+            fallback: None,
             next_ticket: 0,
             sent: 0,
             retried: 0,
@@ -347,12 +350,8 @@ impl Scheduler {
             self.pause_reported = false;
             poll.resumed = true;
         }
-        if let Some((index, learner)) = &mut self.share {
-            if learner.tick(now) {
-                if let Some(w) = self.limiter.windows_mut().get_mut(*index) {
-                    w.set_effective(learner.effective());
-                }
-            }
+        if self.share.as_mut().is_some_and(|(_, learner)| learner.tick(now)) {
+            self.apply_effective();
         }
         while let Some(&(at, t)) = self.delayed.first() {
             if at > now {
@@ -406,6 +405,33 @@ impl Scheduler {
         poll
     }
 
+    /// Sets the longest window's effective limit from what we learned and the store fallback.
+    fn apply_effective(&mut self) {
+        let index = self.longest_window();
+        let learned = self.share.as_ref().map(|(_, l)| l.effective());
+        if let Some(w) = self.limiter.windows_mut().get_mut(index) {
+            let cap = learned.unwrap_or(u32::MAX).min(self.fallback.unwrap_or(u32::MAX));
+            w.set_effective(cap);
+        }
+    }
+
+    fn longest_window(&self) -> usize {
+        self.config.windows.iter().enumerate().max_by_key(|(_, &(_, w))| w).map_or(0, |(i, _)| i)
+    }
+
+    /// Caps the longest window at `limit` requests (`None` lifts the cap): the conservative
+    /// local limiter used while a shared store is unreachable.
+    pub fn set_fallback(&mut self, limit: Option<u32>) {
+        self.fallback = limit;
+        self.apply_effective();
+    }
+
+    /// Sends nothing before `until` (a shared store said the budget is full or paused until
+    /// then). Unlike a 429's pause it is not reported as one.
+    pub fn hold_until(&mut self, until: Millis) {
+        self.paused_until = self.paused_until.max(until);
+    }
+
     /// Gives back a granted slot whose request was never sent (its call was aborted between the
     /// grant and the send): it is released without occupying the window.
     pub fn revoke(&mut self, slot: SlotId, now: Millis) -> bool {
@@ -454,11 +480,9 @@ impl Scheduler {
             Outcome::Status(429) => {
                 self.rate_limited = self.rate_limited.saturating_add(1);
                 completion.breaker_opened = self.breaker.on_rate_limited(now);
-                if let (Some((index, learner)), Some(ours)) = (&mut self.share, ours) {
+                if let (Some((_, learner)), Some(ours)) = (&mut self.share, ours) {
                     learner.on_rate_limited(now, ours);
-                    if let Some(w) = self.limiter.windows_mut().get_mut(*index) {
-                        w.set_effective(learner.effective());
-                    }
+                    self.apply_effective();
                 }
                 // The whole budget pauses, not only this call: until the server's time (capped,
                 // so a hostile server cannot park us forever), else for a backoff delay.
@@ -807,6 +831,23 @@ mod tests {
             s.enqueue(Priority::Auto, 0).unwrap();
         }
         s.paused_until = 0;
+    }
+
+    #[test]
+    fn fallback_caps_and_lifts() {
+        let mut s = Scheduler::new(config(10, 1_000), 1);
+        s.set_fallback(Some(3));
+        for _ in 0..5 {
+            s.enqueue(Priority::Auto, 0).unwrap();
+        }
+        assert_eq!(s.poll(0).granted.len(), 3);
+        s.set_fallback(None);
+        assert_eq!(s.poll(1).granted.len(), 2);
+        s.hold_until(500);
+        s.enqueue(Priority::Auto, 2).unwrap();
+        let p = s.poll(2);
+        assert_eq!((p.granted.len(), p.wake_at), (0, Some(500)));
+        assert_eq!(s.poll(500).granted.len(), 1);
     }
 
     #[test]

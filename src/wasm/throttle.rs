@@ -43,6 +43,58 @@ struct Shared {
     emit: RefCell<Option<Function>>,
     /// `(kind, detail) => Error`: the package's error classes.
     make_error: Option<Function>,
+    /// A shared store (Redis, browser tabs), when the budget spans processes.
+    store: RefCell<Option<Rc<StoreLink>>>,
+    /// Names this budget's slots in a shared store.
+    id: String,
+}
+
+/// A bound shared store: `acquire(member) → Promise<number>` (0: granted, else ms to wait),
+/// `settle(member) → Promise`, `pause(ms) → Promise`.
+struct StoreLink {
+    store: Object,
+    acquire: Function,
+    settle: Function,
+    pause: Function,
+    /// Reject calls while the store is unreachable (else fall back to `fallback_limit`).
+    fail: bool,
+    fallback_limit: u32,
+    degraded: Cell<bool>,
+}
+
+enum StoreAnswer {
+    Granted,
+    Wait(Millis),
+    Failed(JsValue),
+}
+
+impl StoreLink {
+    async fn acquire(&self, member: &str) -> StoreAnswer {
+        let called = self.acquire.call1(&self.store, &JsValue::from_str(member));
+        let answer = match called {
+            Ok(p) => JsFuture::from(Promise::resolve(&p)).await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(v) => match v.as_f64() {
+                Some(ms) if ms.is_finite() && ms > 0.0 => StoreAnswer::Wait(ms.ceil().min(86_400_000.0) as Millis),
+                Some(ms) if ms == 0.0 => StoreAnswer::Granted,
+                _ => StoreAnswer::Failed(js_sys::TypeError::new("ratewindow: store.acquire() must resolve to a number").into()),
+            },
+            Err(e) => StoreAnswer::Failed(e),
+        }
+    }
+
+    /// Fire and forget: a store that is down is noticed by the next `acquire`.
+    fn notify(&self, f: &Function, arg: JsValue) {
+        if let Ok(p) = f.call1(&self.store, &arg) {
+            if let Ok(p) = p.dyn_into::<Promise>() {
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = JsFuture::from(p).await;
+                });
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -110,6 +162,8 @@ impl Throttle {
             on_timer: RefCell::new(None),
             emit: RefCell::new(None),
             make_error,
+            store: RefCell::new(None),
+            id: format!("{:016x}", random_seed()),
         });
         let weak = Rc::downgrade(&shared);
         let on_timer = Closure::<dyn FnMut()>::new(move || {
@@ -128,6 +182,56 @@ impl Throttle {
         let (theirs, _) = decode_options(&options)?;
         let st = self.shared.state.borrow();
         Ok(first_difference(st.scheduler.config(), &theirs).map(str::to_string))
+    }
+
+    /// The windows as `[[limit, windowMs], …]` and the safety margin, for binding a store.
+    pub fn windows(&self) -> js_sys::Array {
+        let st = self.shared.state.borrow();
+        st.scheduler
+            .config()
+            .windows
+            .iter()
+            .map(|&(l, w)| JsValue::from(js_sys::Array::of2(&l.into(), &JsValue::from_f64(w as f64))))
+            .collect()
+    }
+
+    /// The safety margin added to completion times, in ms.
+    #[wasm_bindgen(js_name = marginMs)]
+    pub fn margin_ms(&self) -> f64 {
+        self.shared.state.borrow().scheduler.config().margin as f64
+    }
+
+    /// Runs every decision also against a shared `store` (see `StoreLink`). `on_error` is
+    /// `"fail"` (reject calls while it is unreachable) or `"local"` (fall back to a local limit
+    /// of `fallback_limit` per window and say so in a `store-error` event).
+    #[wasm_bindgen(js_name = setStore)]
+    pub fn set_store(&self, store: Object, on_error: &str, fallback_limit: u32) -> Result<(), JsValue> {
+        let func = |name: &str| -> Result<Function, JsValue> {
+            Reflect::get(&store, &JsValue::from_str(name))?
+                .dyn_into::<Function>()
+                .map_err(|_| js_sys::TypeError::new(&format!("ratewindow: `store.{name}` must be a function")).into())
+        };
+        let fail = match on_error {
+            "fail" => true,
+            "local" => false,
+            other => {
+                return Err(js_sys::RangeError::new(&format!(
+                    "ratewindow: `onStoreError` must be \"local\" or \"fail\", got {other:?}"
+                ))
+                .into())
+            }
+        };
+        let link = StoreLink {
+            acquire: func("acquire")?,
+            settle: func("settle")?,
+            pause: func("pause")?,
+            store,
+            fail,
+            fallback_limit: fallback_limit.max(1),
+            degraded: Cell::new(false),
+        };
+        *self.shared.store.borrow_mut() = Some(Rc::new(link));
+        Ok(())
     }
 
     /// Sets (or, with `undefined`, clears) the event callback `(type, detail) => void`.
@@ -435,8 +539,50 @@ async fn run_call(shared: Rc<Shared>, spec: CallSpec) -> Result<JsValue, JsValue
         }
     };
     shared.emit("queued", |d| set(d, "priority", priority_name(spec.priority)));
+    let store = shared.store.borrow().clone();
     loop {
         let slot = wait_for_grant(&shared, ticket, &watch).await?;
+        let member = format!("{}:{}", shared.id, slot.0);
+        let mut in_store = false;
+        if let Some(link) = &store {
+            match link.acquire(&member).await {
+                StoreAnswer::Granted => {
+                    in_store = true;
+                    if link.degraded.replace(false) {
+                        shared.state.borrow_mut().scheduler.set_fallback(None);
+                        shared.emit("store-recovered", |_| {});
+                    }
+                }
+                StoreAnswer::Wait(ms) => {
+                    // The shared budget is full or paused: nothing here goes before then.
+                    let now = now_floor();
+                    {
+                        let mut st = shared.state.borrow_mut();
+                        st.scheduler.revoke(slot, now);
+                        st.scheduler.hold_until(now.saturating_add(ms));
+                        ticket = st.scheduler.enqueue_retry(now.saturating_add(ms), now);
+                    }
+                    continue;
+                }
+                StoreAnswer::Failed(error) => {
+                    if link.fail {
+                        shared.state.borrow_mut().scheduler.revoke(slot, now_floor());
+                        pump(&shared);
+                        let detail = Object::new();
+                        set(&detail, "cause", error);
+                        return Err(shared.error("store", "ratewindow: the shared store is unreachable", &detail));
+                    }
+                    if !link.degraded.replace(true) {
+                        shared.state.borrow_mut().scheduler.set_fallback(Some(link.fallback_limit));
+                        let limit = link.fallback_limit;
+                        shared.emit("store-error", |d| {
+                            set(d, "error", error.clone());
+                            set(d, "fallbackLimit", limit);
+                        });
+                    }
+                }
+            }
+        }
         let attempt = call.attempt + 1;
         shared.emit("sent", |d| {
             set(d, "attempt", attempt);
@@ -450,6 +596,12 @@ async fn run_call(shared: Rc<Shared>, spec: CallSpec) -> Result<JsValue, JsValue
         let now = now_ceil();
         let (outcome, signals) = classify(&result, &watch, wall_now(), spec.rate_limited.as_ref());
         let completion = shared.state.borrow_mut().scheduler.complete(&mut call, slot, now, outcome, &signals, &spec.method);
+        if let (Some(link), true) = (&store, in_store) {
+            link.notify(&link.settle, JsValue::from_str(&member));
+            if let Some(until) = completion.paused_until {
+                link.notify(&link.pause, JsValue::from_f64(until.saturating_sub(now) as f64));
+            }
+        }
         report(&shared, &completion, outcome, &signals, attempt, now.saturating_sub(started));
         match completion.decision {
             Decision::Retry { at, .. } => {
