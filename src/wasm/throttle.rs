@@ -78,7 +78,7 @@ impl StoreLink {
         match answer {
             Ok(v) => match v.as_f64() {
                 Some(ms) if ms.is_finite() && ms > 0.0 => StoreAnswer::Wait(ms.ceil().min(86_400_000.0) as Millis),
-                Some(ms) if ms == 0.0 => StoreAnswer::Granted,
+                Some(0.0) => StoreAnswer::Granted,
                 _ => StoreAnswer::Failed(js_sys::TypeError::new("ratewindow: store.acquire() must resolve to a number").into()),
             },
             Err(e) => StoreAnswer::Failed(e),
