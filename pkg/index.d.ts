@@ -145,6 +145,61 @@ export interface ThrottleOptions {
    * @default true
    */
   learnShare?: boolean;
+  /**
+   * A response cache in front of the budget (off by default): a fresh cached answer is served
+   * without a request. Belongs to this throttle, not to the budget: throttles sharing a `key`
+   * keep their own caches (and may configure them differently).
+   */
+  cache?: CacheOptions | false;
+  /**
+   * Identical concurrent GET/HEAD calls (same URL, headers and modes) share one request, each
+   * caller getting its own Response.
+   * @default true with `cache`, else false
+   */
+  dedupe?: boolean;
+}
+
+/** Options of the response cache. Invalid values throw a TypeError or RangeError naming the field. */
+export interface CacheOptions {
+  /**
+   * How long an answer is served from the cache, in ms. A response's `Cache-Control: max-age`
+   * (or `Expires`) may shorten it, never extend it; `no-store` and `no-cache` answers are not stored.
+   */
+  ttlMs: number;
+  /** Only URLs this matches are cached (all by default). A per-call `ttlMs` caches regardless. */
+  match?: RegExp | ((url: string, method: string) => boolean);
+  /**
+   * Entries kept at most; the least recently used goes first.
+   * @default 500
+   */
+  maxEntries?: number;
+  /**
+   * Bytes kept at most (bodies plus header text); a larger single response is not cached.
+   * @default 10485760
+   */
+  maxBytes?: number;
+  /**
+   * Methods cached (a request body is never part of the key, so only these two).
+   * @default ["GET"]
+   */
+  methods?: Array<"GET" | "HEAD">;
+  /**
+   * More request headers whose values change the answer (a custom credential header). Always in
+   * the key: `Authorization`, `Proxy-Authorization`, `Cookie`, `X-Api-Key`, and what `Vary` names.
+   */
+  keyHeaders?: string[];
+}
+
+/** What a throttled call takes besides fetch's own init. */
+export interface RatewindowInit {
+  /** Per-call settings (removed before fetch is called). */
+  ratewindow?: {
+    /**
+     * Needs the throttle's `cache`: accept no cached answer older than this, and keep this
+     * call's answer this long (instead of `cache.ttlMs`; `max-age` may still shorten it).
+     */
+    ttlMs?: number;
+  };
 }
 
 /** `init.priority`, as in fetch. */
@@ -214,6 +269,24 @@ export interface ThrottleStats {
   dropped: number;
   /** The lockout breaker's state. */
   breaker: "closed" | "open" | "half-open";
+  /** This throttle's cache and de-duplication (zeros when both are off). */
+  cache: CacheStats;
+}
+
+/** Counters of a throttle's response cache and in-flight de-duplication. */
+export interface CacheStats {
+  /** Calls answered from the cache. */
+  hits: number;
+  /** Calls the cache could have answered but did not (they went out or joined a request). */
+  misses: number;
+  /** Requests never sent: `hits + deduped`. */
+  saved: number;
+  /** Responses stored now (expired ones are dropped when stats are read). */
+  entries: number;
+  /** Their size: body bytes plus header text. */
+  bytes: number;
+  /** Calls that joined an identical request in flight instead of sending their own. */
+  deduped: number;
 }
 
 /** A fetch-like function: what {@link throttle} wraps. */
@@ -221,9 +294,14 @@ export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promis
 
 /** The throttled fetch: the same contract as fetch, plus stats. */
 export interface Throttled<F extends FetchLike = typeof fetch> {
-  (input: Parameters<F>[0], init?: Parameters<F>[1]): ReturnType<F>;
-  /** Counters and the current view of the budget. */
+  (input: Parameters<F>[0], init?: Parameters<F>[1] & RatewindowInit): ReturnType<F>;
+  /** Counters and the current view of the budget, plus this throttle's `cache` counters. */
   stats(): ThrottleStats;
+  /**
+   * Drops cached answers: all, or those whose URL starts with a string, matches a RegExp, or
+   * passes a function. Returns how many were dropped. Requests in flight for them will not store.
+   */
+  clearCache(filter?: string | RegExp | ((url: string) => boolean)): number;
   /** Runs any promise-returning function under the same budget, counting as one request. */
   schedule<T>(fn: () => T | PromiseLike<T>, options?: ScheduleOptions<T>): Promise<T>;
   /** Listens to the budget's events (shared by every throttle with the same `key`). */
@@ -237,6 +315,38 @@ export interface Throttled<F extends FetchLike = typeof fetch> {
  * never sees more, whatever the latency.
  */
 export function throttle<F extends FetchLike = typeof fetch>(fetch: F, options?: ThrottleOptions): Throttled<F>;
+
+/** Options of {@link batcher}. Invalid values throw a TypeError or RangeError naming the field. */
+export interface BatcherOptions<T, R> {
+  /**
+   * Sends one bulk call for `items` (run it through the budget: `limited.schedule(...)` or a
+   * throttled fetch) and resolves with one result per item, in the same order. An entry that is
+   * an `Error` instance rejects only that item's caller; a rejection (or an array of another
+   * length: TypeError) rejects every caller of the batch.
+   */
+  run: (items: T[]) => PromiseLike<ReadonlyArray<R | Error>> | ReadonlyArray<R | Error>;
+  /**
+   * Items per bulk call at most; a batch goes at once when it is full.
+   * @default 100
+   */
+  maxSize?: number;
+  /**
+   * A batch goes this long after its first item at the latest, in ms.
+   * @default 50
+   */
+  maxWaitMs?: number;
+}
+
+/** Adds one item to the next bulk call; resolves with that item's own result. */
+export interface Batcher<T, R> {
+  /** `signal` removes a waiting item from its batch; after the send it only releases the caller. */
+  (item: T, options?: { signal?: AbortSignal }): Promise<R>;
+  /** Sends what is waiting now; resolves when that batch has settled (never rejects). */
+  flush(): Promise<void>;
+}
+
+/** Gathers single calls into bulk calls (`maxSize` items, or `maxWaitMs` after the first). */
+export function batcher<T, R>(options: BatcherOptions<T, R>): Batcher<T, R>;
 
 /** Base class of the errors ratewindow creates itself. */
 export class RatewindowError extends Error {}

@@ -1,6 +1,6 @@
 // Compiled with `tsc --noEmit` against pkg/index.d.ts: the documented usage type-checks, and
 // misuse is a type error (each @ts-expect-error fails the build if the line becomes valid).
-import { throttle, RatewindowError, QueueFullError, RateLimitError, type ThrottleStats, type Throttled, type ThrottleEvent } from "ratewindow";
+import { throttle, batcher, RatewindowError, QueueFullError, RateLimitError, type ThrottleStats, type Throttled, type ThrottleEvent, type Batcher, type CacheStats } from "ratewindow";
 
 const limited: Throttled = throttle(fetch, {
   limit: 200,
@@ -56,3 +56,52 @@ async function more(): Promise<void> {
   void dropped;
 }
 void more;
+
+// Fewer requests: the response cache, de-duplication, bulk batching.
+
+const cached = throttle(fetch, {
+  key: "org-42",
+  cache: { ttlMs: 3_600_000, match: /\/custom_categories|\/locations/, maxEntries: 500, maxBytes: 10_000_000, methods: ["GET", "HEAD"], keyHeaders: ["X-Account"] },
+  dedupe: true,
+});
+throttle(fetch, { cache: { ttlMs: 1000, match: (url, method) => method === "GET" && url.includes("/api/") } });
+throttle(fetch, { cache: false, dedupe: true });
+async function fewer(): Promise<void> {
+  const res: Response = await cached("https://api.example/custom_categories", { cache: "reload", ratewindow: { ttlMs: 60_000 } });
+  void res;
+  const c: CacheStats = cached.stats().cache;
+  const saved: number = c.saved + c.hits + c.misses + c.entries + c.bytes + c.deduped;
+  void saved;
+  const dropped: number = cached.clearCache("https://api.example/custom_categories") + cached.clearCache(/locations/) + cached.clearCache((u) => u.endsWith("/x")) + cached.clearCache();
+  void dropped;
+  const label: Batcher<number, { id: number; ok: boolean }> = batcher({
+    maxSize: 100,
+    maxWaitMs: 50,
+    run: (ids: number[]) =>
+      cached.schedule(async () => ids.map((id) => (id < 0 ? new Error(`no ${id}`) : { id, ok: true }))),
+  });
+  const one: { id: number; ok: boolean } = await label(7, { signal: AbortSignal.timeout(1000) });
+  void one;
+  await label.flush();
+  // Inferred item and result types.
+  const inferred = batcher({ run: async (names: string[]) => names.map((n) => n.length) });
+  const len: number = await inferred("abc");
+  void len;
+}
+void fewer;
+
+// @ts-expect-error ttlMs is required
+throttle(fetch, { cache: {} });
+// @ts-expect-error only GET and HEAD can be cached
+throttle(fetch, { cache: { ttlMs: 1000, methods: ["POST"] } });
+// @ts-expect-error dedupe is a boolean
+throttle(fetch, { dedupe: "yes" });
+// @ts-expect-error unknown per-call option
+void cached("https://api.example/x", { ratewindow: { ttl: 5 } });
+// @ts-expect-error run is required
+batcher({ maxSize: 10 });
+// @ts-expect-error the item type is fixed by run
+void batcher({ run: async (ids: number[]) => ids })("seven");
+// @ts-expect-error the cache stats are numbers
+const notString: string = cached.stats().cache.hits;
+void notString;
