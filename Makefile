@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PORT ?= 8080
 
-.PHONY: setup build test test-rust test-wasm test-js test-types test-pack test-bench test-e2e bench-setup demo bench clippy clean
+.PHONY: setup build test test-rust test-wasm test-js test-types test-stores test-pack test-bench test-e2e bench-setup demo bench clippy clean
 
 setup:
 	@bash scripts/setup.sh
@@ -13,7 +13,7 @@ build: setup
 
 # Every suite: Rust (unit, integration, proptests), Wasm in Node and headless Chromium, JS tests
 # against a real local server, the packed tarball as a user installs it, and the demo page.
-test: build test-rust test-wasm test-js test-types test-pack test-e2e
+test: build test-rust test-wasm test-js test-types test-stores test-pack test-e2e
 	@echo "make test: all suites passed"
 
 test-rust: setup
@@ -32,6 +32,11 @@ test-js: build
 
 test-types: setup
 	node_modules/.bin/tsc -p tests/types/tsconfig.json
+
+# Shared budgets: 4 Node processes through a real redis-server (started by the test), and
+# two headless Chromium tabs through Web Locks.
+test-stores: build
+	node --test tests/redis/ tests/tabs/
 
 test-e2e: build
 	node --test tests/e2e/

@@ -4,4 +4,4 @@ import { makeApi } from "./src/api.js";
 
 await init({ module_or_path: new URL("./gen/web/ratewindow_bg.wasm", import.meta.url) });
 
-export const { throttle, batcher, RatewindowError, QueueFullError, RateLimitError } = makeApi({ Throttle });
+export const { throttle, batcher, RatewindowError, QueueFullError, RateLimitError, StoreError } = makeApi({ Throttle });

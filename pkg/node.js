@@ -5,4 +5,4 @@ import { makeApi } from "./src/api.js";
 
 initSync({ module: readFileSync(new URL("./gen/web/ratewindow_bg.wasm", import.meta.url)) });
 
-export const { throttle, batcher, RatewindowError, QueueFullError, RateLimitError } = makeApi({ Throttle });
+export const { throttle, batcher, RatewindowError, QueueFullError, RateLimitError, StoreError } = makeApi({ Throttle });

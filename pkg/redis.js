@@ -7,7 +7,9 @@
 //   {prefix:key}:settled  sorted set: completed requests, scored by completion time (+ margin)
 //   {prefix:key}:pause    a 429 seen by anyone pauses everyone until this time
 // The rule is the one of the Rust core: a request holds its slot until it completes and the
-// slot frees one window after that. A process that dies mid-request cannot wedge the others:
+// slot frees one window after that. A denied process is told exactly when the next slot frees;
+// only while every slot is in flight (when that time is not known yet) does it look again,
+// after a twentieth of the window. A process that dies mid-request cannot wedge the others:
 // its slots count as completed when their lease (`holdMs`) expires. Keys expire when unused.
 // This file is ESM with no imports and one final export (the build derives the CommonJS copy).
 
@@ -33,8 +35,9 @@ for i = 4, #ARGV, 2 do
   local recent = redis.call('ZCOUNT', KEYS[2], since, '+inf')
   if held + recent >= limit then
     if held >= limit then
-      -- Every slot is in flight: none frees before one completes and a window passes.
-      wait = math.max(wait, w)
+      -- Every slot is in flight: the next frees one window after one of them completes,
+      -- which we cannot know yet; look again after a twentieth of the window.
+      wait = math.max(wait, math.max(20, math.floor(w / 20)))
     else
       local e = redis.call('ZRANGEBYSCORE', KEYS[2], since, '+inf', 'WITHSCORES', 'LIMIT', held + recent - limit, 1)
       wait = math.max(wait, tonumber(e[2]) + w - now)

@@ -71,8 +71,10 @@ function tabStore(options = {}) {
               const first = state.settled.findIndex((t) => t > now - w);
               const recent = first < 0 ? 0 : state.settled.length - first;
               if (held + recent < limit) continue;
-              // All in flight: none frees before one completes and a window passes.
-              wait = Math.max(wait, held >= limit ? w : state.settled[first + held + recent - limit] + w - now);
+              // All in flight: the next frees a window after one completes, not known yet:
+              // look again after a twentieth of the window.
+              const next = held >= limit ? Math.max(20, Math.floor(w / 20)) : state.settled[first + held + recent - limit] + w - now;
+              wait = Math.max(wait, next);
             }
             if (wait > 0) return wait;
             state.held[member] = { tab, at: now };

@@ -34,7 +34,16 @@ function makeApi(wasm) {
     }
   }
 
+  /** A shared store (Redis, tabs) failed and `onStoreError` is `"fail"`. */
+  class StoreError extends RatewindowError {
+    constructor(message, detail = {}) {
+      super(message, { cause: detail.cause });
+      this.name = "StoreError";
+    }
+  }
+
   const makeError = (kind, detail) =>
+    kind === "store" ? new StoreError(detail.message, detail) :
     kind === "queue-full" ? new QueueFullError(detail.message, detail) : new RateLimitError(detail.message, detail);
 
   const hasRequest = typeof Request === "function";
@@ -59,7 +68,8 @@ function makeApi(wasm) {
       if (input.bodyUsed) throw new TypeError("ratewindow: the Request's body is already used");
     } else if (hasRequest) {
       // Throws exactly what fetch would throw for this input (bad URL, bad method, …).
-      new Request(input, options);
+      // (Without the signal: undici would keep a listener on it for the Request's lifetime.)
+      new Request(input, options && { ...options, signal: null });
     }
     const method = String(options?.method ?? (isRequest ? input.method : "GET")).toUpperCase();
     const signal = options?.signal ?? (isRequest ? input.signal : undefined);
@@ -125,7 +135,12 @@ function makeApi(wasm) {
 
   function budgetFor(options) {
     const key = options?.key;
-    if (key === undefined) return makeBudget(stripKey(options));
+    if (key === undefined) {
+      for (const name of ["store", "onStoreError", "storeFallbackLimit"]) {
+        if (options?.[name] !== undefined) throw new TypeError(`ratewindow: \`${name}\` needs a \`key\` naming the shared budget`);
+      }
+      return makeBudget(stripKey(options));
+    }
     if (typeof key !== "string" || key === "") {
       throw new TypeError("ratewindow: `key` must be a non-empty string");
     }
@@ -141,13 +156,31 @@ function makeApi(wasm) {
       return existing;
     }
     const budget = makeBudget(stripKey(options));
+    if (options.store !== undefined) bindStore(budget.core, key, options);
     registry.set(key, budget);
     return budget;
   }
 
+  /** Runs the budget's decisions also against a shared store (`ratewindow/redis`, `/tabs`). */
+  function bindStore(core, key, { store, onStoreError = "local", storeFallbackLimit }) {
+    if (store === null || typeof store !== "object" || typeof store.bind !== "function") {
+      throw new TypeError("ratewindow: `store` must be a store such as redisStore(client) or tabStore()");
+    }
+    const windows = core.windows();
+    const limit = Math.min(...windows.map((w) => w[0]));
+    const fallback = storeFallbackLimit ?? Math.max(1, Math.ceil(limit / 4));
+    if (typeof fallback !== "number") throw new TypeError("ratewindow: `storeFallbackLimit` must be a number");
+    if (!Number.isInteger(fallback) || fallback < 1) {
+      throw new RangeError(`ratewindow: \`storeFallbackLimit\` must be an integer ≥ 1, got ${fallback}`);
+    }
+    if (typeof onStoreError !== "string") throw new TypeError("ratewindow: `onStoreError` must be \"local\" or \"fail\"");
+    core.setStore(store.bind({ key, windows, marginMs: core.marginMs() }), onStoreError, fallback);
+  }
+
+  /** The options the Wasm core decides with: without those handled here. */
   function stripKey(options) {
-    if (options == null || typeof options !== "object" || !("key" in options)) return options;
-    const { key, ...rest } = options;
+    if (options == null || typeof options !== "object") return options;
+    const { key, store, onStoreError, storeFallbackLimit, ...rest } = options;
     return rest;
   }
 
@@ -215,7 +248,7 @@ function makeApi(wasm) {
     return limited;
   }
 
-  return { throttle, batcher, RatewindowError, QueueFullError, RateLimitError };
+  return { throttle, batcher, RatewindowError, QueueFullError, RateLimitError, StoreError };
 }
 
 // ---------------------------------------------------------------------------------------------

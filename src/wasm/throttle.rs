@@ -85,6 +85,12 @@ impl StoreLink {
         }
     }
 
+    async fn settle(&self, member: &str) {
+        if let Ok(p) = self.settle.call1(&self.store, &JsValue::from_str(member)) {
+            let _ = JsFuture::from(Promise::resolve(&p)).await;
+        }
+    }
+
     /// Fire and forget: a store that is down is noticed by the next `acquire`.
     fn notify(&self, f: &Function, arg: JsValue) {
         if let Ok(p) = f.call1(&self.store, &arg) {
@@ -597,10 +603,13 @@ async fn run_call(shared: Rc<Shared>, spec: CallSpec) -> Result<JsValue, JsValue
         let (outcome, signals) = classify(&result, &watch, wall_now(), spec.rate_limited.as_ref());
         let completion = shared.state.borrow_mut().scheduler.complete(&mut call, slot, now, outcome, &signals, &spec.method);
         if let (Some(link), true) = (&store, in_store) {
-            link.notify(&link.settle, JsValue::from_str(&member));
             if let Some(until) = completion.paused_until {
                 link.notify(&link.pause, JsValue::from_f64(until.saturating_sub(now) as f64));
             }
+            // Awaited, so that a process that exits after its last call leaves no slot held
+            // in the store (it would stay held until its lease ends). A failure is left to the
+            // lease: the next `acquire` notices a store that is down.
+            link.settle(&member).await;
         }
         report(&shared, &completion, outcome, &signals, attempt, now.saturating_sub(started));
         match completion.decision {
