@@ -120,6 +120,24 @@ export interface ThrottleOptions {
    */
   key?: string;
   /**
+   * Share the budget beyond this JS realm: `redisStore(client)` from "ratewindow/redis"
+   * (processes, machines) or `tabStore()` from "ratewindow/tabs" (same-origin browser tabs).
+   * Needs `key`.
+   */
+  store?: SharedStore;
+  /**
+   * When the store is unreachable: `"local"` falls back to a conservative local limit
+   * (`storeFallbackLimit`) and emits `store-error` (then `store-recovered`); `"fail"` rejects
+   * calls with {@link StoreError}.
+   * @default "local"
+   */
+  onStoreError?: "local" | "fail";
+  /**
+   * The local limit per window while the store is unreachable.
+   * @default a quarter of the tightest window's limit
+   */
+  storeFallbackLimit?: number;
+  /**
    * At most this many calls waiting; more reject with {@link QueueFullError} (0: unbounded).
    * @default 0
    */
@@ -227,7 +245,7 @@ export interface ScheduleOptions<T = unknown> {
 /** Event types of a throttle's budget. */
 export type ThrottleEventType =
   | "queued" | "sent" | "settled" | "retry" | "ratelimited" | "pause" | "resume"
-  | "breaker-open" | "breaker-close" | "dropped";
+  | "breaker-open" | "breaker-close" | "dropped" | "store-error" | "store-recovered";
 
 /** An event: `type`, a `detail` object and the wall-clock `timeStamp`. */
 export interface ThrottleEvent {
@@ -350,6 +368,23 @@ export function batcher<T, R>(options: BatcherOptions<T, R>): Batcher<T, R>;
 
 /** Base class of the errors ratewindow creates itself. */
 export class RatewindowError extends Error {}
+
+/** A shared store's protocol (implemented by `redisStore` and `tabStore`). */
+export interface SharedStore {
+  bind(budget: { key: string; windows: [number, number][]; marginMs: number }): {
+    /** Takes a slot for `member`: resolves 0 when granted, else the ms to wait. */
+    acquire(member: string): Promise<number>;
+    /** The request of `member` completed: its slot frees one window from now. */
+    settle(member: string): Promise<void>;
+    /** A 429: nobody sends for `ms`. */
+    pause(ms: number): Promise<void>;
+  };
+}
+
+/** A shared store failed and `onStoreError` is `"fail"`. */
+export class StoreError extends RatewindowError {
+  readonly name: "StoreError";
+}
 
 /** `maxQueue` calls were already waiting. */
 export class QueueFullError extends RatewindowError {

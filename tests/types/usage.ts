@@ -105,3 +105,13 @@ void batcher({ run: async (ids: number[]) => ids })("seven");
 // @ts-expect-error the cache stats are numbers
 const notString: string = cached.stats().cache.hits;
 void notString;
+
+import { redisStore } from "ratewindow/redis";
+import { tabStore } from "ratewindow/tabs";
+declare const ioredisClient: { call(...args: (string | number)[]): Promise<unknown> };
+const viaRedis = throttle(fetch, { key: "org-42", store: redisStore(ioredisClient, { prefix: "app", holdMs: 60_000 }), onStoreError: "fail" });
+viaRedis.addEventListener("store-error", () => {});
+const viaTabs = throttle(fetch, { key: "org-42", store: tabStore(), storeFallbackLimit: 10 });
+void viaTabs;
+// @ts-expect-error onStoreError is "local" | "fail"
+throttle(fetch, { key: "k", store: tabStore(), onStoreError: "retry" });
