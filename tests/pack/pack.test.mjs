@@ -64,6 +64,13 @@ test("works with import (Node ESM)", async () => {
   checkJob(JSON.parse(await runAsync("node", ["esm.mjs", apiUrl], project)));
 });
 
+test("the Redis adapter loads as ratewindow/redis with import and require; tabs as ratewindow/tabs", async () => {
+  writeFileSync(join(project, "redis-esm.mjs"), `import { redisStore } from "ratewindow/redis"; console.log(typeof redisStore);`);
+  writeFileSync(join(project, "redis-cjs.cjs"), `const { redisStore } = require("ratewindow/redis"); console.log(typeof redisStore);`);
+  writeFileSync(join(project, "tabs-esm.mjs"), `import { tabStore } from "ratewindow/tabs"; console.log(typeof tabStore);`);
+  for (const f of ["redis-esm.mjs", "redis-cjs.cjs", "tabs-esm.mjs"]) assert.equal((await runAsync("node", [f], project)).trim(), "function", f);
+});
+
 test("works with require (Node CJS)", async () => {
   writeFileSync(
     join(project, "cjs.cjs"),
@@ -82,6 +89,11 @@ test("works in a plain <script type=module> page and in a Vite build, in headles
   writeFileSync(join(project, "app/index.html"), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="./main.js"></script>`);
   writeFileSync(join(project, "app/main.js"), job(`import { throttle } from "ratewindow"; const API = "";`, "window.__statuses = statuses;"));
   run(process.execPath, [join(repo, "node_modules/vite/bin/vite.js"), "build", "--logLevel", "error", "--base", "./", "--outDir", "../dist", "--emptyOutDir"], join(project, "app"));
+
+  // The browser bundle carries none of the Redis adapter.
+  const { readdirSync } = await import("node:fs");
+  const assets = readdirSync(join(project, "dist/assets")).filter((f) => f.endsWith(".js"));
+  for (const a of assets) assert.ok(!readFileSync(join(project, "dist/assets", a), "utf8").includes("EVALSHA"), a);
 
   const site = await serveStatic(project, api.handler);
   const browser = await launch();
