@@ -84,19 +84,36 @@ fn type_error(field: &str, expected: &str, got: &Value) -> OptionError {
 }
 
 fn range_error(field: &str, expected: &str, got: f64) -> OptionError {
-    // Spell numbers the way JS prints them.
-    let got = if got.is_nan() {
-        "NaN".to_string()
-    } else if got.is_infinite() {
-        if got > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
-    } else {
-        got.to_string()
-    };
+    let got = js_number(got);
     OptionError {
         kind: ErrorKind::Range,
         field: field.to_string(),
         message: format!("ratewindow: `{field}` must be {expected}, got {got}"),
     }
+}
+
+/// Spells a number roughly the way JS prints it, without Rust's float formatting (which would
+/// add about 17 KB to the Wasm module for error messages alone): integers exactly, others with
+/// up to six decimals.
+fn js_number(n: f64) -> String {
+    if n.is_nan() {
+        return "NaN".into();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let sign = if n < 0.0 { "-" } else { "" };
+    let abs = n.abs();
+    if abs >= 1e15 {
+        return format!("{sign}{}e+{}", (abs / 10f64.powi(abs.log10().floor() as i32)) as u64, abs.log10().floor() as u32);
+    }
+    let micros = (abs * 1e6).round() as u64;
+    let (int, frac) = (micros / 1_000_000, micros % 1_000_000);
+    if frac == 0 {
+        return format!("{sign}{int}");
+    }
+    let digits = format!("{frac:06}");
+    format!("{sign}{int}.{}", digits.trim_end_matches('0'))
 }
 
 /// The longest duration any option accepts: about 24.8 days, the longest `setTimeout` delay.
@@ -227,7 +244,7 @@ pub fn decode(options: &Value) -> Result<(Config, Option<u64>), OptionError> {
                     kind: ErrorKind::Range,
                     field: "retry.jitter".into(),
                     message: format!(
-                        "ratewindow: `retry.jitter` must be \"full\", \"equal\", \"decorrelated\" or \"none\", got {s:?}"
+                        "ratewindow: `retry.jitter` must be \"full\", \"equal\", \"decorrelated\" or \"none\", got \"{s}\""
                     ),
                 })?,
                 other => return Err(type_error("retry.jitter", "a string", other)),
@@ -375,6 +392,16 @@ mod tests {
             assert_eq!((err.kind, err.field.as_str()), (kind, field), "{input:?} → {err}");
             assert!(err.message.contains(field), "{}", err.message);
         }
+    }
+
+    #[test]
+    fn numbers_are_spelled_like_js() {
+        let cases = [(0.0, "0"), (-1.0, "-1"), (1.5, "1.5"), (0.1, "0.1"), (123.456789, "123.456789"), (2e20, "2e+20")];
+        for (n, s) in cases {
+            assert_eq!(js_number(n), s);
+        }
+        assert_eq!(js_number(f64::NAN), "NaN");
+        assert_eq!(js_number(f64::NEG_INFINITY), "-Infinity");
     }
 
     #[test]

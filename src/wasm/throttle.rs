@@ -222,7 +222,7 @@ impl Throttle {
             "local" => false,
             other => {
                 return Err(js_sys::RangeError::new(&format!(
-                    "ratewindow: `onStoreError` must be \"local\" or \"fail\", got {other:?}"
+                    "ratewindow: `onStoreError` must be \"local\" or \"fail\", got \"{other}\""
                 ))
                 .into())
             }
