@@ -7,6 +7,9 @@
 // `performance.now()` unless a `clock` option is given. Past the limit it answers 429; a key that
 // keeps drawing 429s gets 403 "credentials disabled" until reset.
 //
+// Besides the generic routes it has the API's bulk operation, `POST /api/<org>/admin/bulk_actions/
+// category`: a JSON array of items in, one result per item out, counted as ONE request.
+//
 // Only Node built-ins are used. See createApiDouble() for every option and its default.
 
 import http from "node:http";
@@ -28,6 +31,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   onArrival: null,
   clock: null,
   windowLog: false,
+  cacheControl: "no-store",
 });
 
 const RETRY_AFTER_MODES = new Set(["seconds", "date", "none", "garbage"]);
@@ -35,6 +39,9 @@ const MAX_BODY_BYTES = 1 << 20;
 const WINDOW_LOG_MAX = 10_000;
 const HIDDEN_KEY = "__hidden__";
 const ALLOWED_METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
+/** The bulk operation: `/api/admin/bulk_actions/category` or `/api/<org>/admin/bulk_actions/category`. */
+const BULK_PATH = /^\/api\/(?:org-[^/]+\/)?admin\/bulk_actions\/category\/?$/;
+const BULK_BODY_ERROR = "expected a JSON array of items (or { items: [...] })";
 const CORS_HEADERS = {
   "access-control-allow-origin": "*",
   "access-control-allow-methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
@@ -167,6 +174,11 @@ function validateOptions(partial) {
       case "clock":
         if (v !== null && typeof v !== "function") bad("expected a function or null");
         break;
+      case "cacheControl":
+        if (v !== null && !(typeof v === "string" && /^[\x20-\x7e]+$/.test(v) && v.trim() !== "")) {
+          bad("expected null or a Cache-Control value (printable ASCII, not empty)");
+        }
+        break;
       default:
         throw new TypeError(`unknown option ${k}`);
     }
@@ -191,17 +203,45 @@ function orgOfPath(pathname) {
   return first.startsWith("org-") ? first : "default";
 }
 
+/** Writes a JSON answer; a header given as null is left out (`"cache-control": null`: none). */
 function sendJson(res, status, obj, headers = {}) {
   if (res.writableEnded || res.destroyed) return;
   const body = JSON.stringify(obj);
-  res.writeHead(status, {
+  const all = {
     ...CORS_HEADERS,
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-store",
     ...headers,
-  });
+  };
+  for (const [name, value] of Object.entries(all)) if (value === null || value === undefined) delete all[name];
+  res.writeHead(status, all);
   res.end(body);
+}
+
+/**
+ * The items of a bulk call's body: a JSON array, or `{ items: [...] }` (answered as
+ * `{ results: [...] }`). Returns { items, wrapped } or null when the body is neither.
+ */
+function parseBulkBody(text) {
+  let parsed;
+  try {
+    parsed = JSON.parse(text ?? "");
+  } catch {
+    return null;
+  }
+  if (Array.isArray(parsed)) return { items: parsed, wrapped: false };
+  if (parsed !== null && typeof parsed === "object" && Array.isArray(parsed.items)) {
+    return { items: parsed.items, wrapped: true };
+  }
+  return null;
+}
+
+/** One item's result: `{ ok: true, id }`, or `{ ok: false, id, error }` for an item without an id. */
+function bulkItemResult(item) {
+  const id = item !== null && typeof item === "object" && !Array.isArray(item) ? item.id : undefined;
+  const valid = (typeof id === "string" && id !== "") || (typeof id === "number" && Number.isFinite(id));
+  return valid ? { ok: true, id } : { ok: false, id: null, error: "an item needs an id (a string or a number)" };
 }
 
 /**
@@ -237,6 +277,9 @@ function sendJson(res, status, obj, headers = {}) {
  * - `clock` (null): `() => ms`, replaces `performance.now()` (for deterministic tests).
  * - `windowLog` (false): when true, stats() includes `windowLog`, the last 10000 arrivals as
  *   `{ t, org, key, outcome }`.
+ * - `cacheControl` ("no-store"): the `Cache-Control` of the 200 answers to GET requests, e.g.
+ *   `"private, max-age=60"` to let clients cache them; null sends none. Every other answer
+ *   (writes, bulk calls, 429, 403, errors, scripted answers, control routes) stays `no-store`.
  *
  * Orgs: an /api/ path whose first segment starts with "org-" (`/api/org-a/...`) is counted in that
  * org's own window; any other /api/ path belongs to org "default". Keys are read from
@@ -245,6 +288,14 @@ function sendJson(res, status, obj, headers = {}) {
  * Routes (handler): GET|POST|PUT|PATCH|DELETE /api/* (the limited API; 200 answers
  * `{ ok, n, org, key, method, path, query, body }`), GET /__stats, POST /__reset,
  * GET|POST /__config, OPTIONS anything (CORS preflight). All responses allow any origin.
+ *
+ * Bulk: `POST /api/[<org>/]admin/bulk_actions/category` with a JSON array of items (each with an
+ * `id`) is one arrival in the window, however many items it carries, like the real API's bulk
+ * operation. Accepted, it answers a JSON array with one result per item, in order: `{ ok: true,
+ * id }`, or `{ ok: false, id: null, error }` for an item without an id. A body
+ * `{ items: [...] }` is answered `{ results: [...] }`. A body that is neither gets 400 (the
+ * arrival still counted); other methods on that path get 405 (not counted). stats() counts the
+ * accepted bulk calls (`bulkRequests`) and their items (`bulkItems`), in total and per org.
  */
 export function createApiDouble(options = {}) {
   validateOptions(options);
@@ -273,6 +324,8 @@ export function createApiDouble(options = {}) {
       scripted: 0,
       hiddenAccepted: 0,
       hiddenRejected: 0,
+      bulkRequests: 0,
+      bulkItems: 0,
     };
     scriptCursors = new Map();
     windowLog = [];
@@ -293,6 +346,8 @@ export function createApiDouble(options = {}) {
         forbidden403: 0,
         scripted: 0,
         hiddenAccepted: 0,
+        bulkRequests: 0,
+        bulkItems: 0,
         maxInWindow: 0,
         keys: new Map(), // key -> { accepted, rejected429, forbidden403, strikes, disabled }
       };
@@ -460,6 +515,7 @@ export function createApiDouble(options = {}) {
     notify({ ...base, outcome: "accepted", status: 200, inWindow: org.window.length });
     return {
       status: 200,
+      accepted: true,
       headers: rateLimitHeaders(org, t),
       body: { ok: true, n: index, org: orgName, key, method: req.method, path: pathname, query },
     };
@@ -517,11 +573,25 @@ export function createApiDouble(options = {}) {
     req.on("error", (err) => cb(err));
   }
 
+  /** Answers an accepted bulk call: one result per item, or 400 for a body that holds no items. */
+  function answerBulk(res, orgName, headers, bodyText) {
+    const parsed = parseBulkBody(bodyText);
+    if (!parsed) return sendJson(res, 400, { error: BULK_BODY_ERROR }, headers);
+    const results = parsed.items.map(bulkItemResult);
+    const org = getOrg(orgName);
+    counters.bulkRequests++;
+    counters.bulkItems += results.length;
+    org.bulkRequests++;
+    org.bulkItems += results.length;
+    sendJson(res, 200, parsed.wrapped ? { results } : results, headers);
+  }
+
   function handleApi(req, res, url) {
     const pathname = url.pathname;
     const query = url.search;
     const key = readKey(req);
     const orgName = orgOfPath(pathname);
+    const bulk = BULK_PATH.test(pathname);
     let decision = null;
     let bodyText;
     let bodyDone = false;
@@ -532,9 +602,11 @@ export function createApiDouble(options = {}) {
       if (!decision || !bodyDone || !downlinkDone) return;
       if (res.writableEnded || res.destroyed) return;
       if (bodyTooBig) return sendJson(res, 413, { error: "body too large" });
-      const { status, headers, body } = decision;
-      if (status === 200 && body && typeof body === "object" && body.ok === true && !body.scripted) {
+      const { status, headers, body, accepted } = decision;
+      if (accepted && bulk) return answerBulk(res, orgName, headers, bodyText);
+      if (accepted) {
         body.body = bodyText ? bodyText : null;
+        if (req.method === "GET") headers["cache-control"] = opts.cacheControl;
       }
       if (typeof body === "string") {
         res.writeHead(status, {
@@ -622,6 +694,10 @@ export function createApiDouble(options = {}) {
       if (!ALLOWED_METHODS.has(req.method)) {
         req.resume();
         return sendJson(res, 405, { error: "method not allowed" }, { allow: [...ALLOWED_METHODS].join(", ") });
+      }
+      if (req.method !== "POST" && BULK_PATH.test(p)) {
+        req.resume();
+        return sendJson(res, 405, { error: "method not allowed: the bulk operation takes POST" }, { allow: "POST" });
       }
       return handleApi(req, res, url);
     }
@@ -729,6 +805,8 @@ export function createApiDouble(options = {}) {
           forbidden403: org.forbidden403,
           scripted: org.scripted,
           hiddenAccepted: org.hiddenAccepted,
+          bulkRequests: org.bulkRequests,
+          bulkItems: org.bulkItems,
           inWindow: org.window.length,
           maxInWindow: org.maxInWindow,
           disabledKeys: orgDisabled,

@@ -1,13 +1,19 @@
 // The demo page: two lanes run the same job against the API double, one with plain fetch, one
-// through ratewindow, each against its own organization's budget (org-a and org-b).
+// through ratewindow, each against its own organization's budget (org-a and org-b). The "Fewer
+// requests: cache + bulk" switch turns the job into a realistic mix and lets the ratewindow lane
+// cache reads and batch labels; its panel compares that with one request per call.
 //
 // window.__demo = { run(overrides?), stop(), reset(), results, settings() } drives it from tests.
 
-import { throttle } from "/pkg/browser.js";
+import { throttle, batcher } from "/pkg/browser.js";
 import {
   DEFAULT_SETTINGS,
+  FEWER,
+  cacheStats,
   countInWindow,
   createLaneState,
+  jobCall,
+  jobMix,
   laneResult,
   peakInWindow,
   physicalMinimumMs,
@@ -65,6 +71,7 @@ const inputs = {
   latencyMax: $("latency-max"),
   job: $("job"),
   accounts: $("accounts"),
+  fewer: $("fewer"),
 };
 
 function makeLane(id, kind, org) {
@@ -78,6 +85,14 @@ const lanes = {
   plain: makeLane("lane-plain", "plain", ORG_PLAIN),
   ratewindow: makeLane("lane-rw", "ratewindow", ORG_RW),
 };
+
+/** The "Fewer requests" panel: its elements by data-fewer name. */
+const fewerPanel = (() => {
+  const root = $("fewer-panel");
+  const fields = {};
+  for (const el of root.querySelectorAll("[data-fewer]")) fields[el.dataset.fewer] = el;
+  return { root, fields };
+})();
 
 let settings = { ...DEFAULT_SETTINGS };
 let running = null;
@@ -99,6 +114,7 @@ function readSettings() {
     latencyMaxMs: num(inputs.latencyMax),
     jobSize: num(inputs.job),
     accounts: num(inputs.accounts),
+    fewer: inputs.fewer.checked,
   };
   const problems = [];
   if (!Number.isInteger(s.limit) || s.limit < 1) problems.push("the limit must be a whole number of at least 1");
@@ -118,6 +134,7 @@ function writeSettings(s) {
   inputs.latencyMax.value = String(s.latencyMaxMs);
   inputs.job.value = String(s.jobSize);
   inputs.accounts.value = String(s.accounts);
+  inputs.fewer.checked = Boolean(s.fewer);
   syncPreset();
 }
 
@@ -155,7 +172,10 @@ function describeMinimum() {
     b(`${s.jobSize} calls`),
     ` at ${s.limit} per ${windowText(s.windowMs)}: `,
     b(secs(min)),
-    `, (⌈${s.jobSize}/${s.limit}⌉ − 1) × ${windowText(s.windowMs)}. No client can finish sooner.`,
+    `, (⌈${s.jobSize}/${s.limit}⌉ − 1) × ${windowText(s.windowMs)}. `,
+    s.fewer
+      ? "No client sending one request per call can finish sooner; cache + bulk send fewer."
+      : "No client can finish sooner.",
   );
 }
 
@@ -217,7 +237,15 @@ function verdictOf(lane) {
   const { state, kind, phase } = lane;
   const n = state.jobSize || settings.jobSize;
   const keys = Math.min(settings.accounts, n);
-  const via = kind === "plain" ? "with plain fetch" : "through ratewindow";
+  const fewer = kind === "ratewindow" && (state.startedAt === null ? settings.fewer : state.fewer);
+  const via =
+    kind === "plain"
+      ? settings.fewer && state.startedAt === null
+        ? "with plain fetch, one request each"
+        : "with plain fetch"
+      : fewer
+        ? "through ratewindow with cache + bulk"
+        : "through ratewindow";
   if (state.startedAt === null) {
     if (phase === "running") return ["running", "Starting…", "Resetting the API double."];
     return ["idle", "Ready", `Press Start to send ${plural(n, "call")} ${via}, all at once.`];
@@ -244,10 +272,19 @@ function verdictOf(lane) {
   }
   if (phase === "running") {
     const r = state.r429 ? `${state.r429}\u00a0×\u00a0429 so far` : "no 429s so far";
-    return ["running", "Running…", `${state.ok} of ${n} calls succeeded, ${r}.`];
+    const requests = fewer ? ` with ${plural(state.sent, "request")}` : "";
+    return ["running", "Running…", `${state.ok} of ${n} calls succeeded${requests}, ${r}.`];
   }
   const elapsed = laneResult(state).elapsedMs;
   const min = physicalMinimumMs(n, settings.limit, settings.windowMs);
+  if (fewer && failed === 0 && state.r429 === 0) {
+    const without = min > 0 ? `; one request per call needs at least ${secs(min)}` : "";
+    return [
+      "ok",
+      `All ${n} calls succeeded`,
+      `Zero 429s, with ${plural(state.sent, "request")}. ${secs(elapsed)}${without}.`,
+    ];
+  }
   if (failed === 0 && state.r429 === 0) {
     return [
       "ok",
@@ -327,6 +364,8 @@ function renderLane(lane) {
       : "",
   );
 
+  if (lane.kind === "ratewindow") renderRwSub(lane);
+
   const [vState, vTitle, vText] = verdictOf(lane);
   if (fields.verdict) fields.verdict.dataset.state = vState;
   setText(fields["verdict-title"], vTitle);
@@ -339,6 +378,135 @@ function renderLane(lane) {
   else if (lane.phase === "done" && state.ok < n) [pill, pillState] = [`${n - state.ok} failed`, "failed"];
   setText(fields.status, pill);
   if (fields.status) fields.status.dataset.state = pillState;
+}
+
+/** The ratewindow lane's description: what it wraps, with or without cache + bulk. */
+function renderRwSub(lane) {
+  const sub = lane.fields.sub;
+  const fewer = lane.state.startedAt === null ? settings.fewer : lane.state.fewer;
+  if (!sub || sub.dataset.fewer === String(fewer)) return;
+  sub.dataset.fewer = String(fewer);
+  const code = (text) => Object.assign(document.createElement("code"), { textContent: text });
+  const nowrap = (...parts) => {
+    const span = Object.assign(document.createElement("span"), { className: "nowrap" });
+    span.append(...parts);
+    return span;
+  };
+  if (fewer) {
+    sub.replaceChildren(
+      "Through ",
+      nowrap(code("throttle(fetch, { …, cache })")),
+      " and ",
+      nowrap(code("batcher"), "."),
+    );
+  } else {
+    sub.replaceChildren("Every call at once, through ", nowrap(code("throttle(fetch, { limit, windowMs })"), "."));
+  }
+}
+
+/** A share as a whole percentage, 0 to 100. */
+function percent(part, whole) {
+  return whole > 0 ? Math.round((100 * Math.max(0, Math.min(part, whole))) / whole) : 0;
+}
+
+function setBar(el, share) {
+  if (el) el.style.width = `${Math.max(0, Math.min(100, share))}%`;
+}
+
+/** Writes `main` and a smaller `sub` into a figure (only when they change). */
+function setFigure(el, main, sub) {
+  if (!el) return;
+  if (el.dataset.value === `${main}|${sub}`) return;
+  el.dataset.value = `${main}|${sub}`;
+  const small = document.createElement("small");
+  small.textContent = sub;
+  el.replaceChildren(String(main), small);
+  el.classList.toggle("empty", main === DASH);
+}
+
+/** The "Fewer requests: cache + bulk" panel: requests and time saved, live. */
+function renderFewer() {
+  const { root, fields: f } = fewerPanel;
+  const lane = lanes.ratewindow;
+  const { state } = lane;
+  const on = state.startedAt === null ? settings.fewer : state.fewer;
+  const started = state.startedAt !== null && state.fewer;
+  const phase = !on ? "off" : started ? lane.phase : "ready";
+  root.dataset.state = phase;
+  setText(f.status, phase === "ready" ? "on" : phase);
+  if (f.status) f.status.dataset.state = phase === "ready" ? "on" : phase;
+  f.off.hidden = on;
+  f.on.hidden = !on;
+  if (!on) return;
+
+  const n = state.jobSize || settings.jobSize;
+  const accounts = Math.min(settings.accounts, Math.ceil(n / 3));
+  const { reads, labels } = jobMix(n, true);
+  const min = physicalMinimumMs(n, settings.limit, settings.windowMs);
+  setText(
+    f.mix,
+    `${plural(n, "call")}: ${plural(accounts, "worker")} read custom categories and locations for each item (${plural(reads, "read")}), ` +
+      `then label it with a category (${plural(labels, "label")}). One request per call would be ${plural(n, "request")}` +
+      (min > 0 ? `, at least ${secs(min)} at ${settings.limit} per ${windowText(settings.windowMs)}.` : "."),
+  );
+
+  if (!started) {
+    setFigure(f.requests, DASH, ` / ${plural(n, "call")}`);
+    setFigure(f.saved, DASH, ` of ${plural(reads, "read")}`);
+    setFigure(f.bulk, DASH, ` for ${plural(labels, "label")}`);
+    setFigure(f.elapsed, DASH, min > 0 ? ` / ≥ ${secs(min)}` : "");
+    setBar(f["requests-bar"], 0);
+    setBar(f["elapsed-bar"], 0);
+    setText(f["requests-note"], "Without cache + bulk: one request per call.");
+    setText(f["saved-note"], "Reads answered without a request, per API key.");
+    setText(f["bulk-note"], `batcher({ maxSize: ${FEWER.bulkMaxSize}, maxWaitMs: ${FEWER.bulkMaxWaitMs} }), one per worker.`);
+    setText(f["elapsed-note"], "Press Start to measure.");
+    setText(f.foot, "");
+    return;
+  }
+
+  const result = laneResult(state);
+  const cache = cacheStats(state);
+  const sent = state.sent;
+  const stopped = lane.phase === "stopped";
+  setFigure(f.requests, sent, ` / ${plural(n, "call")}`);
+  setBar(f["requests-bar"], percent(sent, n));
+  setText(
+    f["requests-note"],
+    stopped
+      ? `Stopped after ${state.ok} of ${plural(n, "call")}.`
+      : sent < n
+        ? `${percent(n - sent, n)} % fewer than one request per call.`
+        : "One request per call so far.",
+  );
+  setFigure(f.saved, cache.saved, ` of ${plural(reads, "read")}`);
+  setText(f["saved-note"], `${cache.hits} from the cache · ${cache.deduped} joined a read in flight.`);
+  setFigure(f.bulk, state.bulk.requests, ` for ${plural(state.bulk.items, "label")}`);
+  setText(
+    f["bulk-note"],
+    state.bulk.items > 0
+      ? `${plural(state.bulk.items, "label")} in ${plural(state.bulk.requests, "bulk request")}, instead of one each.`
+      : "Labels wait for their item's reads.",
+  );
+  const elapsed = result.elapsedMs;
+  setFigure(f.elapsed, secs(elapsed), min > 0 ? ` / ≥ ${secs(min)}` : "");
+  setBar(f["elapsed-bar"], min > 0 ? percent(elapsed, min) : 0);
+  setText(
+    f["elapsed-note"],
+    stopped
+      ? "Stopped before the end of the job."
+      : min <= 0
+        ? "The job fits in one window either way."
+        : elapsed < min
+          ? `At least ${percent(min - elapsed, min)} % faster than one request per call.`
+          : "No faster than one request per call.",
+  );
+  setText(
+    f.foot,
+    lane.serverRequests === null || lane.serverRequests === undefined
+      ? ""
+      : `The API double counted ${plural(lane.serverRequests, "request")} from this lane for ${plural(n, "call")}.`,
+  );
 }
 
 /** The time axis shared by both charts, so the lanes compare at a glance. */
@@ -532,6 +700,7 @@ function renderAll() {
     renderLane(lane);
     drawChart(lane, span, chartYMax);
   }
+  renderFewer();
 }
 
 function loop() {
@@ -558,8 +727,19 @@ function clearLanes(jobSize) {
   for (const lane of Object.values(lanes)) {
     lane.state = createLaneState(jobSize);
     lane.serverPeak = null;
+    lane.serverRequests = null;
     lane.phase = "idle";
   }
+}
+
+/** How many different reads (resource and API key) a job with cache + bulk sends. */
+function distinctReads(s) {
+  const seen = new Set();
+  for (let i = 0; i < s.jobSize; i++) {
+    const call = jobCall(i, s);
+    if (call.kind === "read") seen.add(`${call.resource} ${call.account}`);
+  }
+  return seen.size;
 }
 
 /** Resolves when `pred()` holds (checked every few ms) or after `maxMs`. */
@@ -577,8 +757,9 @@ async function readServerPeaks() {
     if (!res.ok) return;
     const stats = await res.json();
     for (const lane of Object.values(lanes)) {
-      const peak = stats?.orgs?.[lane.org]?.maxInWindow;
-      lane.serverPeak = typeof peak === "number" ? peak : null;
+      const org = stats?.orgs?.[lane.org];
+      lane.serverPeak = typeof org?.maxInWindow === "number" ? org.maxInWindow : null;
+      lane.serverRequests = typeof org?.arrivals === "number" ? org.arrivals : null;
     }
   } catch {
     // the peaks are a bonus; the lanes' own counters stand
@@ -587,9 +768,10 @@ async function readServerPeaks() {
 
 /**
  * Runs both lanes at once, each against its own org. `overrides` may set any of limit, windowMs,
- * latencyMinMs, latencyMaxMs, jobSize, accounts (written into the form first). Resolves
- * `{ plain, ratewindow, stopped }` (each lane: { sent, ok, r429, r403, retries, aborted,
- * elapsedMs }), also when stopped.
+ * latencyMinMs, latencyMaxMs, jobSize, accounts, fewer (written into the form first). Resolves
+ * `{ plain, ratewindow, stopped, fewer }` (each lane: { sent, ok, r429, r403, retries, aborted,
+ * elapsedMs }; with `fewer`, the ratewindow lane adds `calls`, `cache` (its stats().cache) and
+ * `bulk` ({ items, requests })), also when stopped.
  */
 function run(overrides = {}) {
   if (running) return running;
@@ -613,7 +795,9 @@ function run(overrides = {}) {
       lanes.ratewindow.phase = "running";
       startLoop();
       await resetApi(fetch, apiBase, s);
-      const doFetch = (input, init) => fetch(input, init);
+      // The API double's GET answers are cacheable: the browser's own HTTP cache is kept out, so
+      // every lane's requests reach the API and a second run starts as cold as the first.
+      const doFetch = (input, init) => fetch(input, { ...init, cache: "no-store" });
       const ended = (lane) => () => (lane.phase = signal.aborted ? "stopped" : "done");
       // Both lanes share the browser's connections to this origin (6 per host over HTTP/1.1), so
       // requests queue in the browser before they reach the API. The plain lane starts once the
@@ -622,6 +806,7 @@ function run(overrides = {}) {
       // other's burst.
       const rwRun = runThrottledLane({
         throttle,
+        batcher,
         fetchFn: doFetch,
         apiBase,
         org: ORG_RW,
@@ -629,7 +814,10 @@ function run(overrides = {}) {
         state: lanes.ratewindow.state,
         signal,
       }).finally(ended(lanes.ratewindow));
-      const firstBatch = Math.min(s.limit, s.jobSize);
+      // With cache + bulk the first requests are one read of each resource per worker.
+      const firstBatch = s.fewer
+        ? Math.min(s.limit, distinctReads(s))
+        : Math.min(s.limit, s.jobSize);
       await waitFor(
         () => lanes.ratewindow.state.sent >= firstBatch || lanes.ratewindow.phase !== "running" || signal.aborted,
         150,
@@ -644,7 +832,7 @@ function run(overrides = {}) {
       }).finally(ended(lanes.plain));
       const [plain, ratewindow] = await Promise.all([plainRun, rwRun]);
       await readServerPeaks();
-      const results = { plain, ratewindow, stopped: signal.aborted };
+      const results = { plain, ratewindow, stopped: signal.aborted, fewer: s.fewer };
       demo.results = results;
       return results;
     } catch (err) {

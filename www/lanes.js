@@ -3,6 +3,13 @@
 // A lane runs one job: `jobSize` calls to `<apiBase>/api/<org>/items/<i>`, spread over `accounts`
 // API keys (`Authorization: Bearer acct-<k>`), and keeps its counters in a LaneState that the page
 // reads on every frame.
+//
+// With `settings.fewer` ("Fewer requests: cache + bulk") the job is a realistic mix of the same
+// number of calls (see jobCall): each worker (one per API key) works on a few items at a time;
+// for each it reads the rarely changing custom categories and locations, then labels the item
+// with a category (without waiting for that answer before its next item). The plain lane sends
+// each call as it is; the ratewindow lane serves the reads from a response cache (joining
+// identical reads in flight) and sends the labels through `batcher` to the API's bulk endpoint.
 
 export const DEFAULT_SETTINGS = Object.freeze({
   limit: 20,
@@ -12,7 +19,56 @@ export const DEFAULT_SETTINGS = Object.freeze({
   jobSize: 60,
   accounts: 3,
   maxRetries: 3,
+  fewer: false,
 });
+
+/** How the ratewindow lane sends fewer requests: what it caches and how it batches labels. */
+export const FEWER = Object.freeze({
+  /** The reference data every worker reads: rarely changes, so one GET per account is enough. */
+  resources: Object.freeze(["custom_categories", "locations"]),
+  /** `throttle(fetch, { cache: { ttlMs, match } })`; the API's `max-age` may shorten it. */
+  cacheTtlMs: 3_600_000,
+  /** `batcher({ maxSize, maxWaitMs })`: one bulk call per account and batch. */
+  bulkMaxSize: 100,
+  bulkMaxWaitMs: 50,
+  /** Items a worker reads for at once (its labels do not hold it). */
+  itemsPerWorker: 3,
+});
+
+/** The URLs the ratewindow lane caches: the reference data of any org. */
+export const CACHED_URL = /\/api\/(?:org-[^/]+\/)?(?:custom_categories|locations)(?:[/?#]|$)/;
+
+/**
+ * Call `i` of a job. Without `settings.fewer`: a read of item i (`GET items/<i>`) with API key
+ * i mod accounts. With it, calls come in threes per item j, all with the key of item j's worker
+ * (j mod accounts): read custom_categories, read locations, then label item j (after both reads;
+ * `PATCH items/<j>` on its own, or one item of a bulk call).
+ * Returns { i, kind: "item" | "read" | "label", item, account, resource }.
+ */
+export function jobCall(i, settings) {
+  const accounts = Math.max(1, settings.accounts || 1);
+  if (!settings.fewer) return { i, kind: "item", item: i, account: i % accounts, resource: null };
+  const item = Math.floor(i / 3);
+  const step = i % 3;
+  return {
+    i,
+    kind: step === 2 ? "label" : "read",
+    item,
+    account: item % accounts,
+    resource: step === 2 ? null : FEWER.resources[step],
+  };
+}
+
+/** How a job of `jobSize` calls splits: { reads, labels } (all reads without `fewer`). */
+export function jobMix(jobSize, fewer) {
+  const labels = fewer ? Math.floor(Math.max(0, jobSize) / 3) : 0;
+  return { reads: Math.max(0, jobSize) - labels, labels };
+}
+
+/** The category a label gives item `item` (any stable choice will do). */
+export function categoryOf(item) {
+  return 100 + (item % 5);
+}
 
 /** The least time any client can take: the last batch of `limit` cannot start before then. */
 export function physicalMinimumMs(jobSize, limit, windowMs) {
@@ -81,13 +137,19 @@ export function createLaneState(jobSize = 0) {
     sends: [], // ms since startedAt of each request put on the wire (retries included), ascending
     keys403: new Set(),
     throttleStats: null, // () => stats of the throttle, for the ratewindow lane
+    fewer: false, // the ratewindow lane ran with cache + bulk
+    bulk: { items: 0, requests: 0 }, // labels sent in bulk, and the bulk calls that carried them
   };
 }
 
-/** The lane result exposed to tests: { sent, ok, r429, r403, retries, aborted, elapsedMs }. */
+/**
+ * The lane result exposed to tests: { sent, ok, r429, r403, retries, aborted, elapsedMs }; a
+ * ratewindow lane that ran with cache + bulk adds `calls` (the job's logical calls), `cache`
+ * (the throttle's stats().cache) and `bulk` ({ items, requests }).
+ */
 export function laneResult(state) {
   const end = state.finishedAt ?? state.now?.() ?? state.startedAt;
-  return {
+  const result = {
     sent: state.sent,
     ok: state.ok,
     r429: state.r429,
@@ -96,6 +158,22 @@ export function laneResult(state) {
     aborted: state.aborted ?? 0,
     elapsedMs: state.startedAt == null ? 0 : Math.round(end - state.startedAt),
   };
+  if (state.fewer) {
+    result.calls = state.jobSize;
+    result.cache = cacheStats(state);
+    result.bulk = { items: state.bulk.items, requests: state.bulk.requests };
+  }
+  return result;
+}
+
+const CACHE_FIELDS = ["hits", "misses", "saved", "entries", "bytes", "deduped"];
+
+/** The throttle's stats().cache as plain numbers (zeros when it reports none). */
+export function cacheStats(state) {
+  const c = readStat(state, "cache");
+  const out = {};
+  for (const k of CACHE_FIELDS) out[k] = c && typeof c[k] === "number" ? c[k] : 0;
+  return out;
 }
 
 const defaultNow = () => globalThis.performance.now();
@@ -113,14 +191,69 @@ const defaultSleep = (ms, signal) =>
     signal?.addEventListener("abort", done, { once: true });
   });
 
-function callUrl(apiBase, org, i) {
-  return `${apiBase}/api/${org}/items/${i}`;
+function authHeader(account) {
+  return { Authorization: `Bearer acct-${account}` };
 }
 
-function callInit(i, accounts, signal) {
-  const init = { headers: { Authorization: `Bearer acct-${i % Math.max(1, accounts)}` } };
+/** The request of one call sent on its own: { url, init }. */
+function callRequest(call, apiBase, org, signal) {
+  let url;
+  let init;
+  if (call.kind === "label") {
+    url = `${apiBase}/api/${org}/items/${call.item}`;
+    init = {
+      method: "PATCH",
+      headers: { ...authHeader(call.account), "Content-Type": "application/json" },
+      body: JSON.stringify({ category_id: categoryOf(call.item) }),
+    };
+  } else {
+    url = call.kind === "read" ? `${apiBase}/api/${org}/${call.resource}` : `${apiBase}/api/${org}/items/${call.item}`;
+    init = { headers: authHeader(call.account) };
+  }
   if (signal) init.signal = signal;
-  return init;
+  return { url, init };
+}
+
+/**
+ * Runs the job's calls with `one(call)`, which must not reject, and counts each settled call.
+ * Without `fewer`: every call at once. With it: each worker (API key) takes its items in order,
+ * `FEWER.itemsPerWorker` at a time; an item's two reads go at once, its label once both have
+ * settled, and the worker moves on without waiting for the label. Resolves when all have settled.
+ */
+async function runJob(settings, state, onUpdate, one) {
+  const settle = (call) =>
+    one(call).finally(() => {
+      state.settled++;
+      onUpdate();
+    });
+  const calls = Array.from({ length: Math.max(0, settings.jobSize) }, (_, i) => jobCall(i, settings));
+  if (!settings.fewer) {
+    await Promise.all(calls.map(settle));
+    return;
+  }
+  const items = new Map(); // item → its calls, in order
+  const workers = new Map(); // account → its items, in order
+  for (const call of calls) {
+    if (!items.has(call.item)) {
+      items.set(call.item, []);
+      if (!workers.has(call.account)) workers.set(call.account, []);
+      workers.get(call.account).push(call.item);
+    }
+    items.get(call.item).push(call);
+  }
+  const labels = [];
+  const work = async (queue) => {
+    const slot = async () => {
+      while (queue.length) {
+        const item = items.get(queue.shift());
+        await Promise.all(item.filter((c) => c.kind === "read").map(settle));
+        for (const c of item) if (c.kind === "label") labels.push(settle(c));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FEWER.itemsPerWorker, queue.length) }, slot));
+  };
+  await Promise.all([...workers.values()].map(work));
+  await Promise.all(labels);
 }
 
 function keyOf(init) {
@@ -151,13 +284,13 @@ export async function runPlainLane({
   signal = undefined,
   onUpdate = () => {},
 }) {
-  const { jobSize, accounts, maxRetries = DEFAULT_SETTINGS.maxRetries } = settings;
+  const { jobSize, maxRetries = DEFAULT_SETTINGS.maxRetries } = settings;
   state.jobSize = jobSize;
   state.now = now;
   state.startedAt = now();
 
-  const one = async (i) => {
-    const init = callInit(i, accounts, signal);
+  const one = async (call) => {
+    const { url, init } = callRequest(call, apiBase, org, signal);
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) {
         state.aborted++;
@@ -169,7 +302,7 @@ export async function runPlainLane({
       onUpdate();
       let res;
       try {
-        res = await fetchFn(callUrl(apiBase, org, i), init);
+        res = await fetchFn(url, init);
       } catch {
         state.inFlight--;
         if (signal?.aborted) state.aborted++;
@@ -205,14 +338,7 @@ export async function runPlainLane({
     }
   };
 
-  await Promise.all(
-    Array.from({ length: jobSize }, (_, i) =>
-      one(i).finally(() => {
-        state.settled++;
-        onUpdate();
-      }),
-    ),
-  );
+  await runJob(settings, state, onUpdate, one);
   state.finishedAt = now();
   onUpdate();
   return laneResult(state);
@@ -223,9 +349,14 @@ export async function runPlainLane({
  * it at once. The fetch given to the throttle counts what really goes on the wire. An optional
  * `signal` goes to every call as `init.signal`: the throttle rejects the queued ones at once and
  * the ones in flight are aborted.
+ *
+ * With `settings.fewer` (needs `batcher`): the throttle also gets `cache: { ttlMs, match }` for
+ * the reference data (identical reads in flight are joined too), and each worker's labels go
+ * through its own `batcher` to `POST <org>/admin/bulk_actions/category`, one bulk call per batch.
  */
 export async function runThrottledLane({
   throttle,
+  batcher = undefined,
   fetchFn,
   apiBase = "",
   org = "org-b",
@@ -235,9 +366,14 @@ export async function runThrottledLane({
   signal = undefined,
   onUpdate = () => {},
 }) {
-  const { jobSize, accounts, limit, windowMs } = settings;
+  const { jobSize, limit, windowMs } = settings;
+  const fewer = Boolean(settings.fewer);
+  if (fewer && typeof batcher !== "function") {
+    throw new TypeError("runThrottledLane: settings.fewer needs the package's `batcher`");
+  }
   state.jobSize = jobSize;
   state.now = now;
+  state.fewer = fewer;
 
   const wireFetch = async (input, init) => {
     state.sent++;
@@ -258,37 +394,78 @@ export async function runThrottledLane({
     }
   };
 
-  const limited = throttle(wireFetch, { limit, windowMs });
+  const options = { limit, windowMs };
+  if (fewer) options.cache = { ttlMs: FEWER.cacheTtlMs, match: CACHED_URL };
+  const limited = throttle(wireFetch, options);
   state.throttleStats = () => (typeof limited.stats === "function" ? limited.stats() : null);
+
+  // One batcher per worker: a bulk call carries the labels of one API key.
+  const labelers = new Map();
+  const labelerFor = (account) => {
+    let label = labelers.get(account);
+    if (!label) {
+      label = batcher({
+        maxSize: FEWER.bulkMaxSize,
+        maxWaitMs: FEWER.bulkMaxWaitMs,
+        run: async (items) => {
+          state.bulk.requests++;
+          state.bulk.items += items.length;
+          onUpdate();
+          const init = {
+            method: "POST",
+            headers: { ...authHeader(account), "Content-Type": "application/json" },
+            body: JSON.stringify(items),
+          };
+          if (signal) init.signal = signal;
+          const res = await limited(`${apiBase}/api/${org}/admin/bulk_actions/category`, init);
+          if (!res.ok) {
+            await drain(res);
+            throw new Error(`bulk category: HTTP ${res.status}`);
+          }
+          const results = await res.json();
+          if (!Array.isArray(results)) throw new TypeError("bulk category: the answer is not an array");
+          return results.map((r) => (r?.ok === true ? r : new Error(r?.error ?? "not labelled")));
+        },
+      });
+      labelers.set(account, label);
+    }
+    return label;
+  };
   state.startedAt = now();
 
-  const one = async (i) => {
+  const succeeded = () => {
+    state.ok++;
+    state.completions.push(now() - state.startedAt);
+  };
+
+  const one = async (call) => {
+    if (fewer && call.kind === "label") {
+      try {
+        if (signal?.aborted) throw signal.reason;
+        await labelerFor(call.account)({ id: call.item, category_id: categoryOf(call.item) }, { signal });
+        succeeded();
+      } catch {
+        if (signal?.aborted) state.aborted++;
+        else state.errors++;
+      }
+      return;
+    }
     let res;
     try {
       if (signal?.aborted) throw signal.reason;
-      res = await limited(callUrl(apiBase, org, i), callInit(i, accounts, signal));
+      const { url, init } = callRequest(call, apiBase, org, signal);
+      res = await limited(url, init);
     } catch {
       if (signal?.aborted) state.aborted++;
       else state.errors++;
       return;
     }
     await drain(res);
-    if (res.ok) {
-      state.ok++;
-      state.completions.push(now() - state.startedAt);
-    } else if (res.status !== 403 && res.status !== 429) {
-      state.errors++;
-    }
+    if (res.ok) succeeded();
+    else if (res.status !== 403 && res.status !== 429) state.errors++;
   };
 
-  await Promise.all(
-    Array.from({ length: jobSize }, (_, i) =>
-      one(i).finally(() => {
-        state.settled++;
-        onUpdate();
-      }),
-    ),
-  );
+  await runJob(settings, state, onUpdate, one);
   state.finishedAt = now();
   const retried = readStat(state, "retried");
   state.retries = typeof retried === "number" ? retried : Math.max(0, state.sent - jobSize);

@@ -18,8 +18,17 @@ const REPO = path.resolve(HERE, "..");
 export const DEFAULT_WWW_DIR = HERE;
 export const DEFAULT_PKG_DIR = path.join(REPO, "pkg");
 
-/** The API double's settings in the demo: compressed time, so a job finishes in seconds. */
-export const DEMO_API_OPTIONS = Object.freeze({ limit: 20, windowMs: 3000, downlinkMs: [20, 120] });
+/**
+ * The API double's settings in the demo: compressed time, so a job finishes in seconds, and GET
+ * answers a client may cache for a minute (the page's "Fewer requests" toggle caches what rarely
+ * changes; the browser's own HTTP cache is kept out by the page).
+ */
+export const DEMO_API_OPTIONS = Object.freeze({
+  limit: 20,
+  windowMs: 3000,
+  downlinkMs: [20, 120],
+  cacheControl: "private, max-age=60",
+});
 
 export const MIME_TYPES = Object.freeze({
   ".html": "text/html; charset=utf-8",
@@ -95,7 +104,8 @@ async function serveStatic(req, res, root, rel) {
  * - `port` (0: any free port; the CLI passes $PORT or 8080), `host` ("127.0.0.1").
  * - `api`: an API double (anything with a `handler(req, res)`) to mount (the caller closes it),
  *   or options for a new one, merged over DEMO_API_OPTIONS (limit 20, window 3 s, downlink
- *   20–120 ms); a double made here is closed by close().
+ *   20–120 ms, GET answers `Cache-Control: private, max-age=60`); a double made here is closed
+ *   by close().
  * - `wwwDir` (the repo's www/), `pkgDir` (the repo's pkg/): the folders served at / and /pkg/.
  * Resolves `{ server, api, port, url, close() }`; `url` is `http://<host>:<port>/`.
  */

@@ -553,3 +553,150 @@ test("listen() resolves the port and a URL without a trailing slash; close() is 
   await assert.rejects(fetch(`${url}/__stats`));
   assert.ok(fileURLToPath(DOUBLE_URL).endsWith("api-double.mjs"));
 });
+
+test("cacheControl: no-store by default; a cacheable value on GET 200s only; null sends none", async () => {
+  assert.equal(DEFAULT_OPTIONS.cacheControl, "no-store");
+  assert.throws(() => createApiDouble({ cacheControl: "" }), /option cacheControl/);
+  assert.throws(() => createApiDouble({ cacheControl: "max-age=60\r\nx-evil: 1" }), /option cacheControl/);
+  assert.throws(() => createApiDouble({ cacheControl: 60 }), TypeError);
+
+  await withDouble({ limit: 2, windowMs: 5000, disableAfter: 2 }, async ({ url, double }) => {
+    // The default keeps the old behaviour: nothing may be cached.
+    assert.equal((await call(url, "/api/org-a/custom_categories", { key: "k" })).headers.get("cache-control"), "no-store");
+
+    double.setOptions({ cacheControl: "private, max-age=60" });
+    const get = await call(url, "/api/org-b/custom_categories", { key: "k" });
+    assert.equal(get.status, 200);
+    assert.equal(get.headers.get("cache-control"), "private, max-age=60");
+    // A write is never cacheable, nor is a refusal.
+    const put = await call(url, "/api/org-b/items/1", { key: "k", method: "PATCH", body: "{}" });
+    assert.equal(put.status, 200);
+    assert.equal(put.headers.get("cache-control"), "no-store");
+    const refused = await call(url, "/api/org-b/locations", { key: "k" });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get("cache-control"), "no-store");
+    await call(url, "/api/org-b/locations", { key: "k" });
+    const forbidden = await call(url, "/api/org-b/locations", { key: "k" });
+    assert.equal(forbidden.status, 403);
+    assert.equal(forbidden.headers.get("cache-control"), "no-store");
+
+    // null: no Cache-Control at all on GET answers; the control routes stay no-store.
+    const cfg = await fetch(`${url}/__config`, { method: "POST", body: JSON.stringify({ cacheControl: null }) });
+    assert.equal(cfg.status, 200);
+    assert.equal((await cfg.json()).cacheControl, null);
+    const none = await call(url, "/api/org-c/locations", { key: "k" });
+    assert.equal(none.status, 200);
+    assert.equal(none.headers.get("cache-control"), null);
+    assert.equal((await call(url, "/__stats")).headers.get("cache-control"), "no-store");
+    const bad = await fetch(`${url}/__config`, { method: "POST", body: JSON.stringify({ cacheControl: 5 }) });
+    assert.equal(bad.status, 400);
+    assert.match((await bad.json()).error, /cacheControl/);
+    assert.equal(double.options().cacheControl, null);
+  });
+});
+
+test("cacheControl does not touch scripted answers", async () => {
+  const script = { "/api/s": [{ status: 200 }, { status: 200, headers: { "cache-control": "max-age=5" } }] };
+  await withDouble({ cacheControl: "max-age=60", script }, async ({ url }) => {
+    assert.equal((await call(url, "/api/s")).headers.get("cache-control"), "no-store");
+    assert.equal((await call(url, "/api/s")).headers.get("cache-control"), "max-age=5");
+    assert.equal((await call(url, "/api/s")).headers.get("cache-control"), "max-age=60");
+  });
+});
+
+const BULK = "/admin/bulk_actions/category";
+
+test("bulk: POST a JSON array of items, get one { ok: true, id } per item, counted as ONE request", async () => {
+  await withDouble({ limit: 2, windowMs: 5000, cacheControl: "max-age=60" }, async ({ url, double, arrivals }) => {
+    const items = Array.from({ length: 250 }, (_, i) => ({ id: i, category_id: 42 }));
+    const r = await call(url, `/api/org-a${BULK}`, {
+      key: "k1",
+      method: "POST",
+      body: JSON.stringify(items),
+      headers: { "content-type": "application/json" },
+    });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, items.map(({ id }) => ({ ok: true, id })));
+    assert.equal(r.headers.get("cache-control"), "no-store", "a bulk answer is a write's: never cacheable");
+    assert.equal(r.headers.get("access-control-allow-origin"), "*");
+    assert.equal(arrivals.length, 1, "250 items, one arrival");
+    assert.deepEqual(
+      arrivals.map(({ org, key, method, path, outcome }) => ({ org, key, method, path, outcome })),
+      [{ org: "org-a", key: "k1", method: "POST", path: `/api/org-a${BULK}`, outcome: "accepted" }],
+    );
+
+    // It took one slot of the limit of 2: one more request fits, the next is refused.
+    assert.equal((await call(url, "/api/org-a/items/1", { key: "k1" })).status, 200);
+    const refused = await call(url, `/api/org-a${BULK}`, { key: "k1", method: "POST", body: "[{\"id\":1}]" });
+    assert.equal(refused.status, 429);
+    assert.deepEqual(refused.json, { error: "rate limited" });
+    assert.match(refused.headers.get("retry-after"), /^\d+$/);
+
+    const s = double.stats();
+    assert.equal(s.bulkRequests, 1);
+    assert.equal(s.bulkItems, 250);
+    assert.equal(s.orgs["org-a"].bulkRequests, 1);
+    assert.equal(s.orgs["org-a"].bulkItems, 250);
+    assert.equal(s.orgs["org-a"].accepted, 2);
+    assert.equal(s.orgs["org-a"].rejected429, 1);
+    assert.equal(s.orgs["org-a"].maxInWindow, 2);
+    assert.equal(s.orgs.default.bulkRequests, 0);
+  });
+});
+
+test("bulk: { items } in, { results } out; items without an id fail alone; bad bodies get 400", async () => {
+  await withDouble({ limit: 20, windowMs: 5000 }, async ({ url, double }) => {
+    // The default org's path works too, and the wrapped shape of the README's example.
+    const wrapped = await call(url, `/api${BULK}`, {
+      method: "POST",
+      body: JSON.stringify({ items: [{ id: "tx-1" }, { category_id: 3 }, null, { id: 7 }, { id: "" }, { id: Infinity }] }),
+    });
+    assert.equal(wrapped.status, 200);
+    assert.equal(wrapped.json.results.length, 6);
+    assert.deepEqual(wrapped.json.results[0], { ok: true, id: "tx-1" });
+    assert.deepEqual(wrapped.json.results[3], { ok: true, id: 7 });
+    for (const i of [1, 2, 4, 5]) {
+      assert.equal(wrapped.json.results[i].ok, false, `item ${i}`);
+      assert.equal(wrapped.json.results[i].id, null);
+      assert.match(wrapped.json.results[i].error, /id/);
+    }
+    const empty = await call(url, `/api${BULK}`, { method: "POST", body: "[]" });
+    assert.equal(empty.status, 200);
+    assert.deepEqual(empty.json, []);
+
+    // Not an array of items: 400, and the arrival still counted (the server had to read it).
+    for (const body of [undefined, "{nope", "{}", JSON.stringify({ items: "x" }), "42"]) {
+      const bad = await call(url, `/api/org-x${BULK}`, { method: "POST", body });
+      assert.equal(bad.status, 400, `body ${body}`);
+      assert.match(bad.json.error, /JSON array of items/);
+    }
+    // Other methods on the bulk path: 405, not counted.
+    const get = await call(url, `/api/org-x${BULK}`);
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get("allow"), "POST");
+
+    const s = double.stats();
+    assert.equal(s.bulkRequests, 2);
+    assert.equal(s.bulkItems, 6);
+    assert.equal(s.orgs["org-x"].arrivals, 5);
+    assert.equal(s.orgs["org-x"].bulkRequests, 0);
+    assert.equal(s.arrivals, 7);
+    // A trailing slash is the same operation; other paths under admin/ are generic.
+    assert.equal((await call(url, `/api${BULK}/`, { method: "POST", body: "[{\"id\":1}]" })).json[0].ok, true);
+    const other = await call(url, "/api/admin/bulk_actions/other", { method: "POST", body: "[]" });
+    assert.equal(other.json.body, "[]");
+    await fetch(`${url}/__reset`, { method: "POST" }).then((r) => r.text());
+    assert.equal(double.stats().bulkItems, 0);
+  });
+});
+
+test("bulk: a credential disabled by 429s gets 403 on the bulk path too", async () => {
+  await withDouble({ limit: 1, windowMs: 5000, disableAfter: 1 }, async ({ url, double }) => {
+    assert.equal((await call(url, `/api${BULK}`, { key: "k", method: "POST", body: "[{\"id\":1}]" })).status, 200);
+    assert.equal((await call(url, `/api${BULK}`, { key: "k", method: "POST", body: "[{\"id\":2}]" })).status, 429);
+    const forbidden = await call(url, `/api${BULK}`, { key: "k", method: "POST", body: "[{\"id\":3}]" });
+    assert.equal(forbidden.status, 403);
+    assert.deepEqual(forbidden.json, { error: "credentials disabled" });
+    assert.equal(double.stats().bulkItems, 1);
+  });
+});

@@ -6,8 +6,14 @@ import assert from "node:assert/strict";
 import { createApiDouble } from "../../www/api-double.mjs";
 import {
   DEFAULT_SETTINGS,
+  FEWER,
+  CACHED_URL,
+  categoryOf,
   countInWindow,
   createLaneState,
+  jobCall,
+  jobMix,
+  laneResult,
   parseRetryAfter,
   peakInWindow,
   physicalMinimumMs,
@@ -207,4 +213,112 @@ test("resetApi sets the double up for a run, and reports a refused config", asyn
       /__config answered 400/,
     );
   });
+});
+
+test("the job: one item read per call, or with `fewer` a mix of two reads and a label per item", () => {
+  const plainJob = { ...DEFAULT_SETTINGS, accounts: 3 };
+  assert.deepEqual(jobCall(4, plainJob), { i: 4, kind: "item", item: 4, account: 1, resource: null });
+  const mix = { ...DEFAULT_SETTINGS, accounts: 3, fewer: true };
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5].map((i) => jobCall(i, mix)),
+    [
+      { i: 0, kind: "read", item: 0, account: 0, resource: "custom_categories" },
+      { i: 1, kind: "read", item: 0, account: 0, resource: "locations" },
+      { i: 2, kind: "label", item: 0, account: 0, resource: null },
+      { i: 3, kind: "read", item: 1, account: 1, resource: "custom_categories" },
+      { i: 4, kind: "read", item: 1, account: 1, resource: "locations" },
+      { i: 5, kind: "label", item: 1, account: 1, resource: null },
+    ],
+  );
+  assert.equal(jobCall(11, mix).account, 0, "item 3 belongs to worker 0 again");
+  assert.deepEqual(jobMix(60, true), { reads: 40, labels: 20 });
+  assert.deepEqual(jobMix(61, true), { reads: 41, labels: 20 });
+  assert.deepEqual(jobMix(2, true), { reads: 2, labels: 0 });
+  assert.deepEqual(jobMix(60, false), { reads: 60, labels: 0 });
+  assert.equal(categoryOf(7), categoryOf(12));
+  for (const u of ["/api/org-b/custom_categories", "http://h/api/org-b/locations?x=1", "/api/locations"]) {
+    assert.ok(CACHED_URL.test(u), u);
+  }
+  for (const u of ["/api/org-b/items/1", "/api/org-b/locations_archive", "/api/org-b/admin/bulk_actions/category"]) {
+    assert.ok(!CACHED_URL.test(u), u);
+  }
+  assert.equal(FEWER.bulkMaxSize, 100);
+  // Without `fewer`, a lane result keeps its shape.
+  assert.deepEqual(Object.keys(laneResult(createLaneState(3))), ["sent", "ok", "r429", "r403", "retries", "aborted", "elapsedMs"]);
+});
+
+test("plain lane with `fewer`: the same mix, one request per call, labels after their item's reads", async () => {
+  const settings = { ...DEFAULT_SETTINGS, limit: 100, windowMs: 1000, jobSize: 14, accounts: 2, fewer: true };
+  const seen = [];
+  await withDouble(
+    { limit: 100, windowMs: 1000, downlinkMs: [0, 5], onArrival: (a) => seen.push(a) },
+    async ({ double, url }) => {
+      const result = await runPlainLane({ fetchFn: fetch, apiBase: url, org: "org-a", settings });
+      assert.deepEqual({ sent: result.sent, ok: result.ok, r429: result.r429 }, { sent: 14, ok: 14, r429: 0 });
+      assert.equal(result.cache, undefined, "the plain lane has no cache");
+      const s = double.stats().orgs["org-a"];
+      assert.equal(s.accepted, 14);
+      assert.equal(s.bulkRequests, 0);
+      const paths = seen.map((a) => `${a.method} ${a.path.replace("/api/org-a/", "")}`);
+      // 14 calls: items 0-3 complete (3 calls each), item 4 only has its two reads.
+      assert.equal(paths.filter((p) => p === "GET custom_categories").length, 5);
+      assert.equal(paths.filter((p) => p === "GET locations").length, 5);
+      assert.deepEqual(paths.filter((p) => p.startsWith("PATCH")).sort(), ["PATCH items/0", "PATCH items/1", "PATCH items/2", "PATCH items/3"]);
+      // Item 0 (worker acct-0): its label arrives after both its reads.
+      const at = (p, key) => seen.findIndex((a) => `${a.method} ${a.path.replace("/api/org-a/", "")}` === p && a.key === key);
+      assert.ok(at("PATCH items/0", "acct-0") > at("GET custom_categories", "acct-0"));
+      assert.ok(at("PATCH items/0", "acct-0") > at("GET locations", "acct-0"));
+      assert.deepEqual(Object.keys(s.perKey).sort(), ["acct-0", "acct-1"]);
+    },
+  );
+});
+
+test("throttled lane with `fewer` (the real package): reads cached per key, labels in bulk, zero 429s", async (t) => {
+  let pkg;
+  try {
+    pkg = await import("../../pkg/node.js");
+  } catch (err) {
+    t.skip(`the package is not built (make build): ${err.message}`);
+    return;
+  }
+  const settings = { ...DEFAULT_SETTINGS, limit: 5, windowMs: 400, jobSize: 60, accounts: 3, fewer: true };
+  await assert.rejects(
+    runThrottledLane({ throttle: pkg.throttle, fetchFn: fetch, apiBase: "http://127.0.0.1:9", settings }),
+    /needs the package's `batcher`/,
+  );
+  await withDouble(
+    { limit: 5, windowMs: 400, downlinkMs: [5, 30], cacheControl: "private, max-age=60" },
+    async ({ double, url }) => {
+      const state = createLaneState(settings.jobSize);
+      const result = await runThrottledLane({
+        throttle: pkg.throttle,
+        batcher: pkg.batcher,
+        fetchFn: fetch,
+        apiBase: url,
+        org: "org-b",
+        settings,
+        state,
+      });
+      const s = double.stats().orgs["org-b"];
+      assert.deepEqual(
+        { ok: result.ok, r429: result.r429, r403: result.r403, retries: result.retries, calls: result.calls },
+        { ok: 60, r429: 0, r403: 0, retries: 0, calls: 60 },
+      );
+      // 3 workers read 2 resources once each; the other 34 reads came from the cache or joined one.
+      assert.equal(result.cache.saved, 34);
+      assert.ok(result.cache.hits > 0, `hits ${result.cache.hits}`);
+      assert.equal(result.cache.entries, 6);
+      assert.equal(result.bulk.items, 20);
+      assert.ok(result.bulk.requests >= 3 && result.bulk.requests < 20, `bulk requests ${result.bulk.requests}`);
+      assert.equal(result.sent, 6 + result.bulk.requests);
+      assert.equal(s.arrivals, result.sent);
+      assert.equal(s.rejected429, 0);
+      assert.equal(s.bulkItems, 20);
+      assert.equal(s.bulkRequests, result.bulk.requests);
+      assert.ok(s.maxInWindow <= 5);
+      // 60 calls one by one need 11 windows of 400 ms at 5 per window; these few requests need ~2.
+      assert.ok(result.elapsedMs < physicalMinimumMs(60, 5, 400), `took ${result.elapsedMs} ms`);
+      assert.equal(state.settled, 60);
+    },
+  );
 });

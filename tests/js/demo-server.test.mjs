@@ -9,7 +9,7 @@ import path from "node:path";
 import http from "node:http";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { startDemoServer, MIME_TYPES } from "../../www/server.mjs";
+import { startDemoServer, MIME_TYPES, DEMO_API_OPTIONS } from "../../www/server.mjs";
 import { createApiDouble } from "../../www/api-double.mjs";
 
 const SERVER = fileURLToPath(new URL("../../www/server.mjs", import.meta.url));
@@ -72,7 +72,7 @@ test("serves www/ at / and the package folder at /pkg/ with the right MIME types
     assert.match(index.body, /<script type="module" src="\/app\.js"/);
     const app = await rawGet(port, "/app.js");
     assert.equal(app.headers["content-type"], "text/javascript; charset=utf-8");
-    assert.match(app.body, /import \{ throttle \} from "\/pkg\/browser\.js";/);
+    assert.match(app.body, /import \{ throttle, batcher \} from "\/pkg\/browser\.js";/);
     assert.equal((await rawGet(port, "/style.css")).headers["content-type"], "text/css; charset=utf-8");
     assert.equal((await rawGet(port, "/api-double.mjs")).headers["content-type"], "text/javascript; charset=utf-8");
 
@@ -137,12 +137,26 @@ test("mounts the API double at /api/ with /__stats, /__reset and /__config (demo
     assert.equal(cfg.limit, 20);
     assert.equal(cfg.windowMs, 3000);
     assert.deepEqual(cfg.downlinkMs, [20, 120]);
+    // GET answers may be cached by a client (the page's "Fewer requests" switch relies on it).
+    assert.equal(cfg.cacheControl, "private, max-age=60");
+    assert.equal(DEMO_API_OPTIONS.cacheControl, "private, max-age=60");
     const r = await fetch(`${url}api/org-a/items/1`, { headers: { authorization: "Bearer acct-1" } });
     assert.equal(r.status, 200);
+    assert.equal(r.headers.get("cache-control"), "private, max-age=60");
     const body = await r.json();
     assert.equal(body.org, "org-a");
     assert.equal(body.key, "acct-1");
     assert.equal(api.stats().accepted, 1);
+    // The bulk operation is mounted too: one request for many items.
+    const bulk = await fetch(`${url}api/org-a/admin/bulk_actions/category`, {
+      method: "POST",
+      headers: { authorization: "Bearer acct-1", "content-type": "application/json" },
+      body: JSON.stringify([{ id: 1 }, { id: 2 }]),
+    });
+    assert.equal(bulk.status, 200);
+    assert.deepEqual(await bulk.json(), [{ ok: true, id: 1 }, { ok: true, id: 2 }]);
+    assert.equal(api.stats().accepted, 2);
+    assert.equal(api.stats().orgs["org-a"].bulkItems, 2);
     const set = await fetch(`${url}__config`, { method: "POST", body: JSON.stringify({ limit: 1, downlinkMs: 0 }) });
     assert.equal(set.status, 200);
     await set.text();
