@@ -74,7 +74,7 @@ async fn the_window_is_completion_anchored() {
     let t = Throttle::new(obj(&[("limit", 2.into()), ("windowMs", 80.into())]), None).unwrap();
     let log = Array::new();
     let send = stub(&log, "", 20, "");
-    let calls: Array = (0..5).map(|_| JsValue::from(t.run(send.clone(), "GET".into(), JsValue::UNDEFINED, None, None))).collect();
+    let calls: Array = (0..5).map(|_| JsValue::from(t.run(send.clone().into(), JsValue::from_str("GET"), JsValue::UNDEFINED, JsValue::UNDEFINED, JsValue::UNDEFINED))).collect();
     let results = JsFuture::from(Promise::all(&calls)).await.unwrap();
     let results: Array = results.unchecked_into();
     assert_eq!(results.length(), 5);
@@ -91,7 +91,7 @@ async fn retry_after_is_honoured_and_the_final_answer_returned() {
     let t = Throttle::new(obj(&[("limit", 10.into()), ("windowMs", 1000.into())]), None).unwrap();
     let log = Array::new();
     let send = stub(&log, "429", 5, "1");
-    let res = JsFuture::from(t.run(send, "POST".into(), JsValue::UNDEFINED, None, None)).await.unwrap();
+    let res = JsFuture::from(t.run(send.into(), JsValue::from_str("POST"), JsValue::UNDEFINED, JsValue::UNDEFINED, JsValue::UNDEFINED)).await.unwrap();
     assert_eq!(get(&res, "status").as_f64(), Some(200.0));
     let times: Vec<f64> = log.iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(times.len(), 2);
@@ -103,7 +103,7 @@ async fn retry_after_is_honoured_and_the_final_answer_returned() {
     // Retries exhausted: the 429 itself comes back.
     let t = Throttle::new(obj(&[("retry", obj(&[("limit", 1.into())])), ("breaker", false.into()), ("learnShare", false.into())]), None).unwrap();
     let send = stub(&Array::new(), "429,429,429", 1, "0");
-    let res = JsFuture::from(t.run(send, "GET".into(), JsValue::UNDEFINED, None, None)).await.unwrap();
+    let res = JsFuture::from(t.run(send.into(), JsValue::from_str("GET"), JsValue::UNDEFINED, JsValue::UNDEFINED, JsValue::UNDEFINED)).await.unwrap();
     assert_eq!(get(&res, "status").as_f64(), Some(429.0));
 }
 
@@ -112,10 +112,10 @@ async fn an_abort_while_queued_rejects_at_once_and_frees_the_place() {
     let t = Throttle::new(obj(&[("limit", 1.into()), ("windowMs", 10_000.into())]), None).unwrap();
     let log = Array::new();
     let send = stub(&log, "", 1, "");
-    JsFuture::from(t.run(send.clone(), "GET".into(), JsValue::UNDEFINED, None, None)).await.unwrap();
+    JsFuture::from(t.run(send.clone().into(), JsValue::from_str("GET"), JsValue::UNDEFINED, JsValue::UNDEFINED, JsValue::UNDEFINED)).await.unwrap();
     let controller = Function::new_no_args("return new AbortController()").call0(&JsValue::UNDEFINED).unwrap();
     let signal = get(&controller, "signal");
-    let queued = t.run(send.clone(), "GET".into(), signal, None, None);
+    let queued = t.run(send.clone().into(), JsValue::from_str("GET"), signal, JsValue::UNDEFINED, JsValue::UNDEFINED);
     sleep(5).await;
     assert_eq!(get(&t.stats(), "queued").as_f64(), Some(1.0));
     let abort: Function = get(&controller, "abort").dyn_into().unwrap();
@@ -124,4 +124,16 @@ async fn an_abort_while_queued_rejects_at_once_and_frees_the_place() {
     assert_eq!(err.as_string().as_deref(), Some("stop"));
     assert_eq!(get(&t.stats(), "queued").as_f64(), Some(0.0));
     assert_eq!(log.length(), 1, "the aborted call was never sent");
+}
+
+#[wasm_bindgen_test]
+async fn wrong_argument_types_reject_instead_of_trapping() {
+    let t = Throttle::new(JsValue::UNDEFINED, None).unwrap();
+    let n = JsValue::from(5);
+    let err = JsFuture::from(t.run(n.clone(), n.clone(), n.clone(), n.clone(), n.clone())).await.unwrap_err();
+    assert!(err.is_instance_of::<js_sys::TypeError>());
+    // A number where strings go is read as "not given"; the module is still alive.
+    let send = stub(&Array::new(), "", 1, "");
+    let res = JsFuture::from(t.run(send.into(), n.clone(), n.clone(), n.clone(), n)).await.unwrap();
+    assert_eq!(get(&res, "status").as_f64(), Some(200.0));
 }

@@ -47,6 +47,9 @@ function makeApi(wasm) {
     kind === "queue-full" ? new QueueFullError(detail.message, detail) : new RateLimitError(detail.message, detail);
 
   const hasRequest = typeof Request === "function";
+  // init fields that cannot make fetch throw synchronously.
+  const CHEAP_INIT = new Set(["signal", "priority"]);
+  const isSignal = (s) => s == null || typeof AbortSignal !== "function" || s instanceof AbortSignal;
   const isStream = (body) => typeof ReadableStream === "function" && body instanceof ReadableStream;
 
   /**
@@ -54,7 +57,7 @@ function makeApi(wasm) {
    * would for input fetch itself rejects (a used body, a locked stream, a bad URL).
    */
   async function prepare(fetchFn, input, init) {
-    if (init !== undefined && init !== null && typeof init !== "object") {
+    if (init !== undefined && init !== null && typeof init !== "object" && typeof init !== "function") {
       throw new TypeError("ratewindow: `init` must be an object when given");
     }
     const isRequest = hasRequest && input instanceof Request;
@@ -66,18 +69,70 @@ function makeApi(wasm) {
     }
     if (isRequest) {
       if (input.bodyUsed) throw new TypeError("ratewindow: the Request's body is already used");
+      if (input.body?.locked) throw new TypeError("ratewindow: the Request's body stream is locked");
+      checkScheme(new URL(input.url));
+      // Request + init: what fetch would reject (a GET with a body, a bad header) fails now.
+      if (options !== undefined) new Request(input.clone(), { ...options, signal: null });
+      if (!isSignal(options?.signal)) throw new TypeError("ratewindow: `init.signal` must be an AbortSignal");
+    } else if (!isSignal(options?.signal)) {
+      throw new TypeError("ratewindow: `init.signal` must be an AbortSignal");
+    } else if (options === undefined || Object.keys(options).every((k) => CHEAP_INIT.has(k))) {
+      // Only the URL can be wrong: parsing it is the check fetch would make, at a fraction
+      // of the cost of building a Request.
+      checkScheme(new URL(input, globalThis.location?.href));
     } else if (hasRequest) {
       // Throws exactly what fetch would throw for this input (bad URL, bad method, …).
       // (Without the signal: undici would keep a listener on it for the Request's lifetime.)
-      new Request(input, options && { ...options, signal: null });
+      checkScheme(new URL(new Request(input, { ...options, signal: null }).url));
     }
     const method = String(options?.method ?? (isRequest ? input.method : "GET")).toUpperCase();
     const signal = options?.signal ?? (isRequest ? input.signal : undefined);
-    const priority = options?.priority ?? (isRequest ? input.priority : undefined);
+    const priority = checkPriority(options?.priority ?? (isRequest ? input.priority : undefined));
     const send = isRequest ? () => fetchFn(input.clone(), options) : () => fetchFn(input, options);
     // The same request with another signal: a de-duplicated request runs without any caller's.
     const sendWith = (sig) => fetchFn(isRequest ? input.clone() : input, { ...options, signal: sig });
     return { send, sendWith, method, signal, priority, options, isRequest };
+  }
+
+  /**
+   * A copy of `options` read one field at a time, so that a field that cannot be read (a
+   * throwing getter, a hostile Proxy) is a TypeError naming it, and anything but a plain object
+   * (an array, a Map, a Date) is a TypeError naming `options`.
+   */
+  function plainOptions(options) {
+    if (options === undefined || options === null) return options;
+    const proto = typeof options === "object" ? Object.getPrototypeOf(options) : undefined;
+    if (typeof options !== "object" || (proto !== Object.prototype && proto !== null)) {
+      throw new TypeError(`ratewindow: \`options\` must be a plain object, got ${Array.isArray(options) ? "an array" : typeof options}`);
+    }
+    let keys;
+    try {
+      keys = Object.keys(options);
+    } catch (cause) {
+      throw new TypeError("ratewindow: `options` could not be read", { cause });
+    }
+    const copy = {};
+    for (const key of keys) {
+      try {
+        copy[key] = options[key];
+      } catch (cause) {
+        throw new TypeError(`ratewindow: \`${key}\` could not be read`, { cause });
+      }
+    }
+    return copy;
+  }
+
+  /** fetch rejects other schemes with a TypeError; so do we, before spending any budget. */
+  function checkScheme(url) {
+    const scheme = url.protocol;
+    if (scheme !== "http:" && scheme !== "https:" && scheme !== "data:" && scheme !== "blob:") {
+      throw new TypeError(`ratewindow: fetch does not support the URL scheme "${scheme}"`);
+    }
+  }
+
+  /** A valid `priority`, else undefined ("auto"): fetch itself ignores an unknown value. */
+  function checkPriority(priority) {
+    return priority === "high" || priority === "auto" || priority === "low" ? priority : undefined;
   }
 
   /** One budget: the Wasm core plus the listeners of its events. */
@@ -196,7 +251,7 @@ function makeApi(wasm) {
     }
     // `cache` and `dedupe` belong to this throttle (its fetch, its callers), not to the budget:
     // they never reach the Wasm `Throttle`, and throttles sharing a `key` keep separate caches.
-    const { rest, cache, dedupe } = splitFrontOptions(options);
+    const { rest, cache, dedupe } = splitFrontOptions(plainOptions(options));
     const budget = budgetFor(rest);
     const { core } = budget;
     const front = makeFront(core, cache, dedupe, hasRequest);
@@ -216,7 +271,8 @@ function makeApi(wasm) {
     limited.schedule = async function schedule(fn, opts = {}) {
       if (typeof fn !== "function") throw new TypeError("ratewindow: `schedule` needs a function");
       if (opts === null || typeof opts !== "object") throw new TypeError("ratewindow: `schedule` options must be an object");
-      const { signal, priority, isRateLimited } = opts;
+      const { signal, isRateLimited } = opts;
+      const priority = checkPriority(opts.priority);
       if (isRateLimited !== undefined && typeof isRateLimited !== "function") {
         throw new TypeError("ratewindow: `isRateLimited` must be a function");
       }

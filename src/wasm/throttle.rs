@@ -211,7 +211,13 @@ impl Throttle {
     /// `"fail"` (reject calls while it is unreachable) or `"local"` (fall back to a local limit
     /// of `fallback_limit` per window and say so in a `store-error` event).
     #[wasm_bindgen(js_name = setStore)]
-    pub fn set_store(&self, store: Object, on_error: &str, fallback_limit: u32) -> Result<(), JsValue> {
+    pub fn set_store(&self, store: JsValue, on_error: JsValue, fallback_limit: u32) -> Result<(), JsValue> {
+        if !store.is_object() {
+            return Err(js_sys::TypeError::new("ratewindow: `store.bind()` must return an object").into());
+        }
+        let store: Object = store.unchecked_into();
+        let on_error = on_error.as_string().unwrap_or_default();
+        let on_error = on_error.as_str();
         let func = |name: &str| -> Result<Function, JsValue> {
             Reflect::get(&store, &JsValue::from_str(name))?
                 .dyn_into::<Function>()
@@ -253,16 +259,24 @@ impl Throttle {
     /// `priority` is `"high" | "auto" | "low"` (else `auto`); `rate_limited(value, failed)`,
     /// when given, says whether a non-fetch result means "rate limited" by returning
     /// `{ retryAfterMs? }` (or `true`), else a falsy value.
+    ///
+    /// Every argument is taken as a plain JS value and checked here, so that no value the JS
+    /// side passes can reach wasm-bindgen's typed glue and trap the module.
     pub fn run(
         &self,
-        send: Function,
-        method: String,
+        send: JsValue,
+        method: JsValue,
         signal: JsValue,
-        priority: Option<String>,
-        rate_limited: Option<Function>,
+        priority: JsValue,
+        rate_limited: JsValue,
     ) -> Promise {
         let shared = self.shared.clone();
-        let priority = priority.as_deref().and_then(Priority::parse).unwrap_or_default();
+        let Ok(send) = send.dyn_into::<Function>() else {
+            return Promise::reject(&js_sys::TypeError::new("ratewindow: `send` must be a function").into());
+        };
+        let method = method.as_string().unwrap_or_else(|| "GET".to_string());
+        let rate_limited = rate_limited.dyn_into::<Function>().ok();
+        let priority = priority.as_string().as_deref().and_then(Priority::parse).unwrap_or_default();
         let call = CallSpec { send, method, signal, priority, rate_limited };
         wasm_bindgen_futures::future_to_promise(run_call(shared, call))
     }
@@ -595,9 +609,10 @@ async fn run_call(shared: Rc<Shared>, spec: CallSpec) -> Result<JsValue, JsValue
             set(d, "method", spec.method.as_str());
         });
         let started = now_floor();
-        let result = match spec.send.call0(&JsValue::UNDEFINED) {
-            Ok(p) => JsFuture::from(Promise::resolve(&p)).await,
-            Err(e) => Err(e),
+        let (result, threw) = match spec.send.call0(&JsValue::UNDEFINED) {
+            Ok(p) => (JsFuture::from(Promise::resolve(&p)).await, false),
+            // A synchronous throw is a programming error, not a network error: never retried.
+            Err(e) => (Err(e), true),
         };
         let now = now_ceil();
         let (outcome, signals) = classify(&result, &watch, wall_now(), spec.rate_limited.as_ref());
@@ -613,13 +628,13 @@ async fn run_call(shared: Rc<Shared>, spec: CallSpec) -> Result<JsValue, JsValue
         }
         report(&shared, &completion, outcome, &signals, attempt, now.saturating_sub(started));
         match completion.decision {
-            Decision::Retry { at, .. } => {
+            Decision::Retry { at, .. } if !threw => {
                 if let Ok(res) = &result {
                     discard_body(res);
                 }
                 ticket = shared.state.borrow_mut().scheduler.enqueue_retry(at, now_floor());
             }
-            Decision::GiveUp { .. } => {
+            _ => {
                 pump(&shared);
                 return match (outcome, result) {
                     (Outcome::Aborted, Err(e)) => Err(watch.reason(e)),

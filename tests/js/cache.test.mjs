@@ -260,7 +260,8 @@ test("1,000 batched calls with maxSize 100 cause 10 bulk requests; each caller g
       maxWaitMs: 20,
       run: async (items) => {
         sizes.push(items.length);
-        const res = await limited(`${base}/api/admin/bulk_actions/category`, {
+        // An echoing endpoint (the double's real bulk route answers per-item results itself).
+        const res = await limited(`${base}/api/admin/bulk_echo`, {
           method: "POST",
           headers: { ...bearer("admin"), "content-type": "application/json" },
           body: JSON.stringify(items),
