@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PORT ?= 8080
 
-.PHONY: setup build test test-rust test-wasm test-js test-types test-stores test-pack test-bench test-e2e bench-setup demo bench clippy clean
+.PHONY: setup build test test-rust test-wasm test-js test-types test-stores test-reliability test-pack test-bench test-e2e bench-setup demo bench clippy clean
 
 setup:
 	@bash scripts/setup.sh
@@ -13,7 +13,7 @@ build: setup
 
 # Every suite: Rust (unit, integration, proptests), Wasm in Node and headless Chromium, JS tests
 # against a real local server, the packed tarball as a user installs it, and the demo page.
-test: build test-rust test-wasm test-js test-types test-stores test-pack test-e2e
+test: build test-rust test-wasm test-js test-types test-stores test-reliability test-pack test-e2e
 	@echo "make test: all suites passed"
 
 test-rust: setup
@@ -37,6 +37,11 @@ test-types: setup
 # two headless Chromium tabs through Web Locks.
 test-stores: build
 	node --test tests/redis/ tests/tabs/
+
+# Chaos (a misbehaving server, random aborts: every call settles once), heap checks, and the
+# page under a CSP without 'unsafe-eval' in Chromium. (The Rust fuzz runs in test-rust.)
+test-reliability: build
+	node --test tests/chaos/ tests/csp/
 
 test-e2e: build
 	node --test tests/e2e/

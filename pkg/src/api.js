@@ -139,6 +139,9 @@ function makeApi(wasm) {
   function makeBudget(options) {
     const core = new wasm.Throttle(options, makeError);
     const listeners = new Map();
+    // The Wasm side holds `dispatch` strongly (its function table is a GC root), so `dispatch`
+    // must not hold the budget strongly: a dropped throttle with listeners is then still freed.
+    const coreRef = new WeakRef(core);
     const dispatch = (type, detail) => {
       const set = listeners.get(type);
       if (!set) return;
@@ -146,7 +149,7 @@ function makeApi(wasm) {
       for (const [listener, once] of [...set]) {
         if (once) set.delete(listener);
         try {
-          typeof listener === "function" ? listener.call(api, event) : listener.handleEvent(event);
+          typeof listener === "function" ? listener.call(undefined, event) : listener.handleEvent(event);
         } catch (error) {
           // A listener's bug must not break the budget, nor crash Node with an uncaught error.
           queueMicrotask(() => {
@@ -156,7 +159,7 @@ function makeApi(wasm) {
         }
       }
       if (set.size === 0) listeners.delete(type);
-      if (listeners.size === 0) core.setEmitter(undefined);
+      if (listeners.size === 0) coreRef.deref()?.setEmitter(undefined);
     };
     const api = {
       addEventListener(type, listener, opts) {

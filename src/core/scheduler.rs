@@ -799,8 +799,8 @@ mod tests {
         let (_, mut a) = s.enqueue(Priority::Auto, 0).unwrap();
         let (_, mut b) = s.enqueue(Priority::Auto, 0).unwrap();
         let g = s.poll(0).granted;
-        // While both are in flight, the next slot's time is unknown: reject.
-        assert_eq!(s.enqueue(Priority::Auto, 0).unwrap_err(), Rejection::WouldWait { retry_at: None });
+        // While both are in flight, the next slot frees a window after one completes: ≥ 1000.
+        assert_eq!(s.enqueue(Priority::Auto, 0).unwrap_err(), Rejection::WouldWait { retry_at: Some(1_000) });
         s.complete(&mut a, g[0].1, 100, Outcome::Status(200), &Signals::default(), "GET");
         s.complete(&mut b, g[1].1, 700, Outcome::Status(200), &Signals::default(), "GET");
         // Next slot frees at 1100: too far from 200 (max 700).
@@ -851,6 +851,18 @@ mod tests {
     }
 
     #[test]
+    fn max_wait_accepts_a_call_that_can_go_a_window_after_flights_complete() {
+        let mut c = config(2, 1_000);
+        c.max_wait = 5_000;
+        let mut s = Scheduler::new(c, 1);
+        s.enqueue(Priority::Auto, 0).unwrap();
+        s.enqueue(Priority::Auto, 0).unwrap();
+        assert_eq!(s.poll(0).granted.len(), 2);
+        assert!(s.enqueue(Priority::Auto, 0).is_ok());
+        assert_eq!(s.stats(0).next_slot_in, 1_000);
+    }
+
+    #[test]
     fn pacing_spaces_sends_evenly() {
         let mut c = config(100, 1_000);
         c.min_interval = 50;
@@ -896,11 +908,11 @@ mod tests {
         }
         let sig = Signals { retry_after_ms: Some(0), ..Signals::default() };
         s.complete(&mut calls[3], slots[3], 10, Outcome::Status(429), &sig, "GET");
-        // The server accepted three of ours: that is our share now.
-        assert_eq!(s.stats(10).limit, 3);
-        assert_eq!(s.stats(2_000).limit, 3);
+        // The server accepted three of ours; one 429 at most halves the limit: 5.
+        assert_eq!(s.stats(10).limit, 5);
+        assert_eq!(s.stats(2_000).limit, 5);
         // After four quiet windows it probes upwards.
         s.poll(4_010);
-        assert_eq!(s.stats(4_010).limit, 4);
+        assert_eq!(s.stats(4_010).limit, 6);
     }
 }

@@ -2,8 +2,9 @@
 //! the same organization) spend it without telling us.
 //!
 //! A 429 that our own traffic cannot explain means someone else used `limit - ours` of the
-//! window. We drop our effective limit to what the server accepted from us in that window, so a
-//! steady hidden consumer causes 429s in one window only. We then probe upwards, slowly: after a
+//! window. We drop our effective limit to what the server accepted from us in that window (but
+//! at most by half per 429, since that count is only a lower bound), so a steady hidden
+//! consumer causes 429s in the first window or two only. We then probe upwards, slowly: after a
 //! quiet period (4 windows at first) the limit grows by 5 % of the configured limit per window
 //! without a 429. A probe that draws a 429 doubles the next quiet period (up to 64 windows), so
 //! against a consumer that never leaves, 429s get rarer and rarer rather than recurring every
@@ -66,7 +67,11 @@ impl ShareLearner {
             self.rejected.push_back(now);
         }
         let accepted = ours.saturating_sub(self.rejected.len() as u32);
-        self.effective = self.effective.min(accepted).max(1);
+        // What the server accepted from us is only a lower bound of our share (the window may
+        // have just begun), so one 429 at most halves the limit: a steady hidden consumer is
+        // matched within a few windows, a stray 429 does not collapse the rate.
+        let floor = self.effective / 2;
+        self.effective = self.effective.min(accepted.max(floor)).max(1);
         self.next_probe = now.saturating_add(self.window.saturating_mul(u64::from(self.quiet_windows)));
     }
 

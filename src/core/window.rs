@@ -230,8 +230,9 @@ impl Limiter {
         &mut self.windows
     }
 
-    /// When the `k`-th next slot (0-based) frees in the tightest window, as far as we know now:
-    /// `Some(now)` if it is free, `None` if it depends on requests still in flight.
+    /// When the `k`-th next slot (0-based) frees, as far as we know at `now`. A slot that
+    /// depends on a request still in flight frees one window after it completes, so no earlier
+    /// than `now + window`: that lower bound is what we report then.
     pub fn nth_free(&mut self, now: Millis, k: usize) -> Option<Millis> {
         let mut at = now;
         for w in &mut self.windows {
@@ -244,7 +245,7 @@ impl Limiter {
             let index = k - room;
             match w.frees_at.get(index) {
                 Some(&t) => at = at.max(t),
-                None => return None,
+                None => at = at.max(now.saturating_add(w.window)),
             }
         }
         Some(at)
