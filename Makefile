@@ -13,7 +13,7 @@ build: setup
 
 # Every suite: Rust (unit, integration, proptests), Wasm in Node and headless Chromium, JS tests
 # against a real local server, the packed tarball as a user installs it, and the demo page.
-test: build test-rust test-wasm test-js test-types test-stores test-reliability test-pack test-e2e
+test: build test-rust test-wasm test-js test-types test-stores test-reliability test-pack test-e2e test-bench
 	@echo "make test: all suites passed"
 
 test-rust: setup

@@ -12,11 +12,13 @@
 // - serial: one call at a time, each awaited before the next, for about `serial-ms` per round
 //   (at most `calls` calls): µs per call, the latency a lone call pays (timers, promise hops).
 // NAME "direct" calls the stub with no limiter: the baseline subtracted to get the wrapper cost.
-// NAME "ratewindow-core" is a diagnostic: the Wasm core without pkg/src/api.js's prepare().
+// Diagnostics: "ratewindow-core" is the Wasm core without pkg/src/api.js's prepare();
+// "ratewindow-signal" passes each call an AbortSignal of its own; "new-Request" and
+// "new-Request-signal" are what prepare()'s `new Request(input, init)` validation costs alone.
 
 import { performance } from "node:perf_hooks";
 import { emit, median, parseArgs, tick } from "./lib/common.mjs";
-import { make } from "./lib/contenders.mjs";
+import { load, make } from "./lib/contenders.mjs";
 
 const args = parseArgs();
 const name = String(args.contender ?? "ratewindow");
@@ -28,12 +30,46 @@ const LIMIT = 1_000_000;
 const WINDOW_MS = 1_000;
 const URL_ = "http://127.0.0.1:9/api/items";
 
+await load(name.replace(/-signal$/, ""));
 const RESPONSE = new Response(null, { status: 200 });
 const stub = async () => RESPONSE;
 
 function fresh() {
-  if (name === "direct") return { config: "the stub itself, no limiter", call: stub, close() {} };
-  return make(name, stub, { limit: LIMIT, windowMs: WINDOW_MS });
+  switch (name) {
+    case "direct":
+      return { config: "the stub itself, no limiter", call: stub, close() {} };
+    case "new-Request":
+      // Diagnostic: what validating the input as fetch would (`new Request(input, init)`) costs.
+      return {
+        config: "new Request(url), then the stub",
+        call: (input, init) => {
+          new Request(input, init);
+          return stub(input, init);
+        },
+        close() {},
+      };
+    case "new-Request-signal":
+      return {
+        config: "new Request(url, { signal }), then the stub",
+        call: (input) => {
+          const init = { signal: new AbortController().signal };
+          new Request(input, init);
+          return stub(input, init);
+        },
+        close() {},
+      };
+    case "ratewindow-signal": {
+      // ratewindow as called with an AbortSignal of its own per call (a common pattern).
+      const c = make("ratewindow", stub, { limit: LIMIT, windowMs: WINDOW_MS });
+      return {
+        ...c,
+        config: c.config + "; each call gets { signal } of its own AbortController",
+        call: (input) => c.call(input, { signal: new AbortController().signal }),
+      };
+    }
+    default:
+      return make(name, stub, { limit: LIMIT, windowMs: WINDOW_MS });
+  }
 }
 
 async function burst(count) {
@@ -63,9 +99,11 @@ async function serial() {
 
 const config = fresh().config;
 
-// Warm-up: a small burst to size the rounds, then a full-size one (JIT, Wasm tier-up).
+// Warm-up: small bursts to size the rounds (the fastest of three, the first being cold), then a
+// full-size one (JIT, Wasm tier-up).
 const probe = Math.min(calls, 500);
-const probeMs = await burst(probe);
+let probeMs = Infinity;
+for (let i = 0; i < 3; i++) probeMs = Math.min(probeMs, await burst(probe));
 const count = Math.max(Math.min(calls, 200), Math.min(calls, Math.floor((budgetMs / probeMs) * probe)));
 await burst(count);
 await serial();

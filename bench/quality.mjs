@@ -11,7 +11,7 @@
 import { performance } from "node:perf_hooks";
 import { createApiDouble } from "../www/api-double.mjs";
 import { emit, median, parseArgs, quantile } from "./lib/common.mjs";
-import { make } from "./lib/contenders.mjs";
+import { load, make } from "./lib/contenders.mjs";
 import { simulate } from "./lib/sim.mjs";
 
 const args = parseArgs();
@@ -26,6 +26,7 @@ const retries = Number(args.retries ?? 10);
 const minimumMs = (Math.ceil(n / limit) - 1) * windowMs;
 const timeoutMs = Number(args.timeout ?? Math.max(30_000, minimumMs * 4 + 30_000));
 
+await load(name);
 const double = createApiDouble({
   limit,
   windowMs,

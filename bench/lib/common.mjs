@@ -4,10 +4,28 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const ROOT = path.dirname(BENCH_DIR);
+
+/**
+ * The ratewindow package under test: pkg/ of this repo, or the snapshot of it that bench/run.mjs
+ * takes at its start (RATEWINDOW_PKG), so one run measures one build even if pkg/ changes.
+ */
+export const PKG_DIR = process.env.RATEWINDOW_PKG || path.join(ROOT, "pkg");
+
+/**
+ * Imports ratewindow's Node entry. Also returns the Wasm `Throttle` class and the module's raw
+ * exports (`wasm`, for its memory) from the same instance pkg/node.js initialised.
+ */
+export async function loadRatewindow() {
+  const api = await import(pathToFileURL(path.join(PKG_DIR, "node.js")).href);
+  const gen = await import(pathToFileURL(path.join(PKG_DIR, "gen/web/ratewindow.js")).href);
+  // Already initialised by node.js: initSync returns the existing exports.
+  const wasm = gen.initSync({ module: new Uint8Array(0) });
+  return { throttle: api.throttle, Throttle: gen.Throttle, wasm };
+}
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const tick = () => new Promise((r) => setImmediate(r));

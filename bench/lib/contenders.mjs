@@ -12,11 +12,16 @@
 import Bottleneck from "bottleneck";
 import pThrottle from "p-throttle";
 import PQueue from "p-queue";
-import { throttle } from "../../pkg/node.js";
-// The same module instance pkg/node.js initialised: used only for the "ratewindow-core"
-// diagnostic (the Wasm core without the JS argument handling of pkg/src/api.js).
-import { Throttle } from "../../pkg/gen/web/ratewindow.js";
-import { sleep } from "./common.mjs";
+import { loadRatewindow, sleep } from "./common.mjs";
+
+// ratewindow is imported only by the scripts that run it (`await load(name)` first), so a broken
+// build fails its own rows and not the peers'.
+let rw = null;
+
+/** Imports what contender `name` needs; call once before make(name, ...). */
+export async function load(name) {
+  if (name.startsWith("ratewindow") && !rw) rw = await loadRatewindow();
+}
 
 export const CONTENDERS = [
   "ratewindow",
@@ -67,7 +72,7 @@ export function make(name, fetchFn, { limit, windowMs, retries = 0, maxConcurren
       // never trigger it.
       if (retries) options.retry = { limit: retries };
       if (maxConcurrent) options.maxConcurrent = maxConcurrent;
-      const limited = throttle(fetchFn, options);
+      const limited = rw.throttle(fetchFn, options);
       return {
         name,
         config: `throttle(fetch, { limit: ${L}, windowMs: ${W}${retries ? `, retry: { limit: ${retries} }` : ""}${maxConcurrent ? `, maxConcurrent: ${maxConcurrent}` : ""} })`,
@@ -81,11 +86,12 @@ export function make(name, fetchFn, { limit, windowMs, retries = 0, maxConcurren
       // prepare() (init copy, `new Request(input, init)` validation, method and signal lookup).
       const options = { limit, windowMs };
       if (maxConcurrent) options.maxConcurrent = maxConcurrent;
-      const core = new Throttle(options);
+      // Extra arguments (an error factory, priority, hook) are undefined or unused here.
+      const core = new rw.Throttle(options, (kind, detail) => new Error(detail?.message ?? String(kind)));
       return {
         name,
-        config: `new Throttle({ limit: ${L}, windowMs: ${W} }).run(send, "GET", undefined) (internal)`,
-        call: (input, init) => core.run(() => fetchFn(input, init), "GET", undefined),
+        config: `new Throttle({ limit: ${L}, windowMs: ${W} }).run(send, "GET") (internal)`,
+        call: (input, init) => core.run(() => fetchFn(input, init), "GET", undefined, undefined, undefined),
         close() {},
       };
     }

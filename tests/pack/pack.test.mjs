@@ -61,6 +61,7 @@ test("installs from the tarball with only the files it needs", () => {
 
 test("works with import (Node ESM)", async () => {
   writeFileSync(join(project, "esm.mjs"), job(`import { throttle } from "ratewindow"; const API = process.argv[2];`, "console.log(JSON.stringify(statuses));"));
+  api.reset();
   checkJob(JSON.parse(await runAsync("node", ["esm.mjs", apiUrl], project)));
 });
 
@@ -77,6 +78,7 @@ test("works with require (Node CJS)", async () => {
     `const { throttle } = require("ratewindow"); const API = process.argv[2];
 (async () => { ${job("", "console.log(JSON.stringify(statuses));")} })();`,
   );
+  api.reset();
   checkJob(JSON.parse(await runAsync("node", ["cjs.cjs", apiUrl], project)));
 });
 
@@ -99,6 +101,8 @@ test("works in a plain <script type=module> page and in a Vite build, in headles
   const browser = await launch();
   try {
     for (const path of ["/plain.html", "/dist/index.html"]) {
+      // Each job is a new budget: start it against a fresh server window (no hidden consumer).
+      api.reset();
       const { page: p, errors } = await openPage(browser, site.url + path);
       await p.waitForFunction(() => window.__statuses, null, { timeout: 15_000 });
       checkJob(await p.evaluate(() => window.__statuses));
