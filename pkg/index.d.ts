@@ -240,6 +240,11 @@ export interface ScheduleOptions<T = unknown> {
    * `{ retryAfterMs }` (or `true`) to handle it like a 429, else `false`.
    */
   isRateLimited?: (resultOrError: T | unknown, failed: boolean) => false | null | undefined | true | { retryAfterMs?: number };
+  /**
+   * An attempt that has not settled by then rejects with a `TimeoutError` and its slot is
+   * settled: a function that never resolves cannot hold the budget forever.
+   */
+  timeoutMs?: number;
 }
 
 /** Event types of a throttle's budget. */

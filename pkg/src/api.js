@@ -130,6 +130,21 @@ function makeApi(wasm) {
     }
   }
 
+  /** Runs `fn()`, rejecting with a TimeoutError DOMException-like error after `ms`. */
+  function withTimeout(fn, ms) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const error = new Error(`ratewindow: the scheduled function did not settle within ${ms} ms`);
+        error.name = "TimeoutError";
+        reject(error);
+      }, ms);
+      Promise.resolve()
+        .then(fn)
+        .then(resolve, reject)
+        .finally(() => clearTimeout(timer));
+    });
+  }
+
   /** A valid `priority`, else undefined ("auto"): fetch itself ignores an unknown value. */
   function checkPriority(priority) {
     return priority === "high" || priority === "auto" || priority === "low" ? priority : undefined;
@@ -283,7 +298,17 @@ function makeApi(wasm) {
       // rate-limited results (per `isRateLimited`) are, like a 429.
       const method = String(opts.method ?? "CALL").toUpperCase();
       const hook = isRateLimited && ((value, failed) => isRateLimited(value, failed));
-      const run = core.run(() => fn(), method, signal, priority, hook);
+      const { timeoutMs } = opts;
+      if (timeoutMs !== undefined) {
+        if (typeof timeoutMs !== "number") throw new TypeError("ratewindow: `timeoutMs` must be a number");
+        if (!(timeoutMs > 0 && timeoutMs <= 2_147_483_647)) {
+          throw new RangeError(`ratewindow: \`timeoutMs\` must be a finite number of milliseconds > 0, got ${timeoutMs}`);
+        }
+      }
+      // With `timeoutMs`, an attempt that has not settled by then fails with a TimeoutError and
+      // its slot is settled then: a function that never resolves cannot hold the budget forever.
+      const attempt = timeoutMs === undefined ? () => fn() : () => withTimeout(fn, timeoutMs);
+      const run = core.run(attempt, method, signal, priority, hook);
       if (!signal) return run;
       // An abort after the send settles the caller at once; the slot stays held until the
       // function's own promise settles (its request may still reach the server).

@@ -228,3 +228,14 @@ test("no abort listener is left behind on long-lived signals", async () => {
   for (let i = 0; i < 200; i++) await limited.schedule(async () => i, { signal: c.signal });
   assert.equal(getEventListeners(c.signal, "abort").length, 0);
 });
+
+test("schedule timeoutMs: a function that never settles fails with TimeoutError and frees its slot", async () => {
+  const limited = throttle(fetch, { limit: 1, windowMs: 50, learnShare: false });
+  const t0 = performance.now();
+  await assert.rejects(limited.schedule(() => new Promise(() => {}), { timeoutMs: 100 }), { name: "TimeoutError" });
+  assert.ok(performance.now() - t0 >= 99);
+  assert.equal(limited.stats().inFlight, 0);
+  // The budget is not wedged: the next call goes once the window has passed.
+  assert.equal(await limited.schedule(async () => "next", { timeoutMs: 1_000 }), "next");
+  await assert.rejects(limited.schedule(async () => 1, { timeoutMs: -1 }), RangeError);
+});
