@@ -539,7 +539,7 @@ function lifetimeMs(headers, ttlMs) {
 }
 
 /** What a caller needs to get its own Response: the body bytes, read once, and the rest. */
-async function snapshot(res) {
+async function snapshot(res, cap) {
   const looksLikeResponse =
     res !== null &&
     typeof res === "object" &&
@@ -547,7 +547,47 @@ async function snapshot(res) {
     typeof res.arrayBuffer === "function" &&
     typeof res.headers?.forEach === "function";
   if (!looksLikeResponse || res.status < 200 || res.status > 599) return null;
-  const bytes = new Uint8Array(await res.arrayBuffer());
+  // Buffer at most `cap` bytes: a larger (or endless) body is passed on as it streams, so
+  // neither memory nor the callers' wait grows with it.
+  const declared = Number(res.headers.get?.("content-length"));
+  if (Number.isFinite(declared) && declared > cap) return { big: res };
+  let bytes;
+  if (res.body && typeof res.body.getReader === "function") {
+    const reader = res.body.getReader();
+    const chunks = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+      if (size > cap) {
+        const rest = new ReadableStream({
+          start(c) {
+            for (const chunk of chunks) c.enqueue(chunk);
+            chunks.length = 0;
+          },
+          async pull(c) {
+            const r = await reader.read();
+            if (r.done) c.close();
+            else c.enqueue(r.value);
+          },
+          cancel: (reason) => reader.cancel(reason),
+        });
+        const big = new Response(rest, { status: res.status, statusText: res.statusText, headers: res.headers });
+        if (typeof res.url === "string" && res.url) Object.defineProperty(big, "url", { value: res.url, configurable: true });
+        return { big };
+      }
+    }
+    bytes = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, at);
+      at += chunk.byteLength;
+    }
+  } else {
+    bytes = new Uint8Array(await res.arrayBuffer());
+  }
   const headers = [];
   res.headers.forEach((value, name) => headers.push([name, value]));
   const url = typeof res.url === "string" ? res.url : "";
@@ -701,10 +741,11 @@ function makeFront(core, cache, dedupe, hasRequest) {
   function start(prepared, req, { key, write, primary, ttl }) {
     const { sendWith, method, priority } = prepared;
     const controller = new AbortController();
-    const shared = { url: req.url, key, write, waiters: 0, settled: false, controller, promise: null };
+    const shared = { url: req.url, key, write, waiters: 0, handed: 0, settled: false, controller, promise: null };
     shared.promise = (async () => {
       const res = await core.run(() => sendWith(controller.signal), method, controller.signal, priority, undefined);
-      const snap = await snapshot(res);
+      const snap = await snapshot(res, cache ? cache.maxBytes : CACHE_DEFAULTS.maxBytes);
+      if (snap?.big) return { raw: snap.big };
       if (snap && shared.write) store(primary, req.url, req.headers, snap, res.headers, ttl);
       return snap ? { snap } : { raw: res };
     })();
@@ -722,7 +763,9 @@ function makeFront(core, cache, dedupe, hasRequest) {
   /** A caller's own answer from a shared request; its signal rejects only its own promise. */
   function follow(shared, signal) {
     shared.waiters++;
-    const answer = shared.promise.then(({ snap, raw }) => (snap ? toResponse(snap) : raw));
+    // A streamed (too large) answer: the first caller gets it, each other a clone. Every
+    // callback runs before any caller can read, so cloning here is always allowed.
+    const answer = shared.promise.then(({ snap, raw }) => (snap ? toResponse(snap) : shared.handed++ === 0 ? raw : raw.clone()));
     if (!signal) return answer;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
