@@ -1,4 +1,4 @@
 import type { SharedStore } from "./index.js";
 
-/** A store sharing one budget between same-origin browser tabs (Web Locks + localStorage). */
+/** A store sharing one budget between same-origin browser tabs and workers (Web Locks + IndexedDB). */
 export function tabStore(options?: { prefix?: string }): SharedStore;

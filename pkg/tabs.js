@@ -1,11 +1,11 @@
-// ratewindow/tabs: one budget shared by the same-origin tabs of a browser.
+// ratewindow/tabs: one budget shared by the same-origin tabs and workers of a browser.
 //
-// The slot log lives in localStorage and every decision runs under one Web Lock, so decisions
-// are atomic across tabs. Each tab also holds a lock of its own for as long as it lives: the
-// browser releases it when the tab closes or crashes, and the next decision counts that tab's
-// in-flight requests as completed at that moment (their slots free one window later), so a tab
-// that closes mid-request cannot wedge the others. Waits are computed from the log (when the
-// next slot frees), not polled. Not available in workers (no localStorage there).
+// The slot log lives in IndexedDB and every decision runs under one Web Lock, so decisions
+// are atomic across tabs and workers (both have IndexedDB and Web Locks). Each tab or worker
+// also holds a lock of its own for as long as it lives: the browser releases it when the tab
+// closes, the worker ends or either crashes, and the next decision counts its in-flight
+// requests as completed at that moment (their slots free one window later), so nobody can
+// wedge the others. Waits are computed from the log (when the next slot frees), not polled.
 // This file is ESM with no imports and one final export.
 
 /**
@@ -16,9 +16,27 @@ function tabStore(options = {}) {
   if (options === null || typeof options !== "object") throw new TypeError("ratewindow/tabs: options must be an object");
   const prefix = options.prefix ?? "ratewindow";
   if (typeof prefix !== "string" || prefix === "") throw new TypeError("ratewindow/tabs: `prefix` must be a non-empty string");
-  if (typeof navigator === "undefined" || !navigator.locks || typeof localStorage === "undefined") {
-    throw new TypeError("ratewindow/tabs: needs the Web Locks API and localStorage (a browser window)");
+  if (typeof navigator === "undefined" || !navigator.locks || typeof indexedDB === "undefined") {
+    throw new TypeError("ratewindow/tabs: needs the Web Locks API and IndexedDB (a browser tab or worker)");
   }
+  // One database per prefix, one record per budget key.
+  const db = new Promise((resolve, reject) => {
+    const open = indexedDB.open(`${prefix}-budgets`, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("budgets");
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+  const request = (mode, act) =>
+    db.then(
+      (d) =>
+        new Promise((resolve, reject) => {
+          const tx = d.transaction("budgets", mode);
+          const req = act(tx.objectStore("budgets"));
+          tx.oncomplete = () => resolve(req.result);
+          tx.onerror = () => reject(tx.error);
+          tx.onabort = () => reject(tx.error);
+        }),
+    );
 
   return {
     /** Called by `throttle` with the budget's key, windows and margin. */
@@ -30,19 +48,16 @@ function tabStore(options = {}) {
       // Held until this tab goes away; the browser releases it then.
       navigator.locks.request(tabLock(tab), () => new Promise(() => {}));
 
-      const load = () => {
-        try {
-          const s = JSON.parse(localStorage.getItem(name));
-          if (s && typeof s === "object" && Array.isArray(s.settled) && s.held && typeof s.held === "object") return s;
-        } catch {
-          // A corrupt entry is replaced below.
-        }
+      const load = async () => {
+        const s = await request("readonly", (store) => store.get(name));
+        if (s && typeof s === "object" && Array.isArray(s.settled) && s.held && typeof s.held === "object") return s;
+        // Missing or corrupt: start afresh (it is replaced below).
         return { held: {}, settled: [], pause: 0 };
       };
 
       const withState = (fn) =>
         navigator.locks.request(name, async () => {
-          const state = load();
+          const state = await load();
           const now = Date.now();
           const members = Object.keys(state.held);
           if (members.length) {
@@ -57,7 +72,7 @@ function tabStore(options = {}) {
           }
           while (state.settled.length && state.settled[0] <= now - maxWindow) state.settled.shift();
           const result = fn(state, now);
-          localStorage.setItem(name, JSON.stringify(state));
+          await request("readwrite", (store) => store.put(state, name));
           return result;
         });
 

@@ -18,6 +18,7 @@ async function site(api) {
   mkdirSync(root, { recursive: true });
   symlinkSync(resolve(repo, "pkg"), resolve(root, "pkg"));
   copyFileSync(resolve(repo, "tests/tabs/page.html"), resolve(root, "index.html"));
+  copyFileSync(resolve(repo, "tests/tabs/worker.js"), resolve(root, "worker.js"));
   return serveStatic(root, api.handler);
 }
 
@@ -31,7 +32,7 @@ async function openTab(context, url) {
   return { page, errors };
 }
 
-test("two tabs share one budget: zero 429s; closing one mid-run does not stall the other", async () => {
+test("two tabs and a worker share one budget: zero 429s; closing a tab mid-run does not stall the other", async () => {
   const limit = 6;
   const windowMs = 500;
   const api = createApiDouble({ limit, windowMs, disableAfter: 0, downlinkMs: [0, 20] });
@@ -50,6 +51,14 @@ test("two tabs share one budget: zero 429s; closing one mid-run does not stall t
     assert.equal(s.rejected429, 0, "combined traffic never drew a 429");
     assert.ok(s.maxInWindow <= limit, `maxInWindow ${s.maxInWindow}`);
     console.log(`# tabs: 18 calls from two tabs in ${elapsed} ms (physical minimum ${2 * windowMs} ms)`);
+
+    // A dedicated worker joins the same budget as tab A: combined, still no 429.
+    const before = api.stats().accepted;
+    const [rw, ra2] = await Promise.all([a.page.evaluate(() => window.__runWorker(9, "w")), a.page.evaluate(() => window.__run(9, "a1"))]);
+    assert.deepEqual([...rw, ...ra2], Array(18).fill(200));
+    assert.equal(api.stats().accepted - before, 18);
+    assert.equal(api.stats().rejected429, 0, "tab + worker never drew a 429");
+    assert.ok(api.stats().maxInWindow <= limit);
 
     // Tab B starts a long run and is closed while requests are in flight and queued.
     const stalled = b.page.evaluate(() => window.__run(12, "b2")).catch(() => "closed");
