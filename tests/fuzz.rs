@@ -336,27 +336,8 @@ proptest! {
 // Options
 // ---------------------------------------------------------------------------------------------
 
-const TOP: &[&str] = &[
-    "limit",
-    "windowMs",
-    "windows",
-    "safetyMarginMs",
-    "maxConcurrent",
-    "retry",
-    "breaker",
-    "retryBudget",
-    "seed",
-    "maxQueue",
-    "maxWaitMs",
-    "minIntervalMs",
-    "priorityAgingMs",
-    "learnShare",
-];
-const RETRY_KEYS: &[&str] =
-    &["limit", "maxRetryAfterMs", "baseMs", "factor", "maxMs", "jitter", "statusCodes", "methods"];
-const BREAKER_KEYS: &[&str] = &["threshold", "cooldownMs"];
-const BUDGET_KEYS: &[&str] = &["tokens", "ratio"];
-const WINDOW_KEYS: &[&str] = &["limit", "windowMs"];
+// The decoder's own lists of known names: the fuzz draws keys from them and from garbage.
+use ratewindow::core::options::{BREAKER as BREAKER_KEYS, BUDGET as BUDGET_KEYS, RETRY as RETRY_KEYS, TOP, WINDOW as WINDOW_KEYS};
 const GARBAGE_KEYS: &[&str] = &[
     "", "key", "LIMIT", "windowMS", "retries", "__proto__", "constructor", "toString", "limit ",
     "0", "1", "cache", "dedupe", "signal", "é", "a.b", "[0]", "retry.limit",

@@ -162,7 +162,8 @@ fn object<'a>(v: &'a Value, field: &str, known: &[&str]) -> Result<&'a [(String,
     }
 }
 
-const TOP: &[&str] = &[
+/// Top-level option names the decoder accepts.
+pub const TOP: &[&str] = &[
     "limit",
     "windowMs",
     "windows",
@@ -178,10 +179,14 @@ const TOP: &[&str] = &[
     "priorityAgingMs",
     "learnShare",
 ];
-const RETRY: &[&str] = &["limit", "maxRetryAfterMs", "baseMs", "factor", "maxMs", "jitter", "statusCodes", "methods"];
-const BREAKER: &[&str] = &["threshold", "cooldownMs"];
-const BUDGET: &[&str] = &["tokens", "ratio"];
-const WINDOW: &[&str] = &["limit", "windowMs"];
+/// Field names of `retry`.
+pub const RETRY: &[&str] = &["limit", "maxRetryAfterMs", "baseMs", "factor", "maxMs", "jitter", "statusCodes", "methods"];
+/// Field names of `breaker`.
+pub const BREAKER: &[&str] = &["threshold", "cooldownMs"];
+/// Field names of `retryBudget`.
+pub const BUDGET: &[&str] = &["tokens", "ratio"];
+/// Field names of each `windows[i]`.
+pub const WINDOW: &[&str] = &["limit", "windowMs"];
 
 /// Decodes and validates the options of `throttle(fetch, options)`. Also returns the `seed`
 /// option, if given (deterministic jitter for tests).
