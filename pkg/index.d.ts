@@ -330,6 +330,15 @@ export interface Throttled<F extends FetchLike = typeof fetch> {
   /** Listens to the budget's events (shared by every throttle with the same `key`). */
   addEventListener(type: ThrottleEventType, listener: ThrottleListener, options?: { once?: boolean; signal?: AbortSignal }): void;
   removeEventListener(type: ThrottleEventType, listener: ThrottleListener): void;
+  /**
+   * Stops taking calls (later ones reject with a `RatewindowError`) and lets go of the budget;
+   * calls already queued or in flight still run to the end. Resolves when they have settled.
+   * The last throttle of a `key` releases the key once its calls have settled and its longest
+   * window has passed (a new throttle with that key meanwhile gets the same budget back).
+   * Unkeyed throttles need no dispose(): dropping them is enough. Where the runtime has
+   * `Symbol.asyncDispose`, the throttle has it too (`await using limited = throttle(...)`).
+   */
+  dispose(): Promise<void>;
 }
 
 /**
@@ -383,6 +392,8 @@ export interface SharedStore {
     settle(member: string): Promise<void>;
     /** A 429: nobody sends for `ms`. */
     pause(ms: number): Promise<void>;
+    /** Optional: the budget was released (`dispose()`); free what the binding holds. */
+    close?(): void;
   };
 }
 

@@ -45,8 +45,9 @@ function tabStore(options = {}) {
       const tab = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
       const tabLock = (id) => `${name}:tab:${id}`;
       const maxWindow = Math.max(...windows.map((w) => w[1]));
-      // Held until this tab goes away; the browser releases it then.
-      navigator.locks.request(tabLock(tab), () => new Promise(() => {}));
+      // Held until this tab goes away (the browser releases it then) or the budget is released.
+      let releaseTab;
+      navigator.locks.request(tabLock(tab), () => new Promise((resolve) => (releaseTab = resolve)));
 
       const load = async () => {
         const s = await request("readonly", (store) => store.get(name));
@@ -108,6 +109,10 @@ function tabStore(options = {}) {
           return withState((state, now) => {
             state.pause = Math.max(state.pause, now + Math.ceil(ms));
           });
+        },
+        /** The budget was released (dispose()): let go of this tab's lifetime lock. */
+        close() {
+          releaseTab?.();
         },
       };
     },

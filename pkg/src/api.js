@@ -150,56 +150,138 @@ function makeApi(wasm) {
     return priority === "high" || priority === "auto" || priority === "low" ? priority : undefined;
   }
 
-  /** One budget: the Wasm core plus the listeners of its events. */
-  function makeBudget(options) {
-    const core = new wasm.Throttle(options, makeError);
-    const listeners = new Map();
-    // The Wasm side holds `dispatch` strongly (its function table is a GC root), so `dispatch`
-    // must not hold the budget strongly: a dropped throttle with listeners is then still freed.
-    const coreRef = new WeakRef(core);
-    const dispatch = (type, detail) => {
-      const set = listeners.get(type);
-      if (!set) return;
-      const event = { type, detail, timeStamp: Date.now() };
-      for (const [listener, once] of [...set]) {
-        if (once) set.delete(listener);
-        try {
-          typeof listener === "function" ? listener.call(undefined, event) : listener.handleEvent(event);
-        } catch (error) {
-          // A listener's bug must not break the budget, nor crash Node with an uncaught error.
-          queueMicrotask(() => {
-            if (typeof reportError === "function") reportError(error);
-            else console.error("ratewindow: an event listener threw", error);
-          });
-        }
+  /** Sends one event to a budget's listeners. */
+  function emitTo(budget, type, detail) {
+    const { listeners } = budget;
+    const set = listeners.get(type);
+    if (!set) return;
+    const event = { type, detail, timeStamp: Date.now() };
+    for (const [listener, once] of [...set]) {
+      if (once) set.delete(listener);
+      try {
+        typeof listener === "function" ? listener.call(undefined, event) : listener.handleEvent(event);
+      } catch (error) {
+        // A listener's bug must not break the budget, nor crash Node with an uncaught error.
+        queueMicrotask(() => {
+          if (typeof reportError === "function") reportError(error);
+          else console.error("ratewindow: an event listener threw", error);
+        });
       }
-      if (set.size === 0) listeners.delete(type);
-      if (listeners.size === 0) coreRef.deref()?.setEmitter(undefined);
+    }
+    if (set.size === 0) listeners.delete(type);
+    if (listeners.size === 0) budget.core.setEmitter(undefined);
+  }
+
+  /**
+   * The event callback handed to the Wasm side. The Wasm side keeps it in its function table, a
+   * GC root, so it must reach the budget only through a WeakRef: anything it holds strongly
+   * (and, in V8, anything any closure of the same scope holds) would keep a dropped throttle,
+   * its listeners and its Wasm state alive forever. Hence a function of its own, whose scope
+   * holds nothing but the WeakRef.
+   */
+  function makeDispatch(ref) {
+    return (type, detail) => {
+      const budget = ref.deref();
+      if (budget) emitTo(budget, type, detail);
     };
-    const api = {
-      addEventListener(type, listener, opts) {
-        if (listener == null) return;
-        if (typeof listener !== "function" && typeof listener?.handleEvent !== "function") {
-          throw new TypeError("ratewindow: a listener must be a function or have handleEvent()");
-        }
-        const once = typeof opts === "object" && opts !== null && Boolean(opts.once);
-        const signal = typeof opts === "object" && opts !== null ? opts.signal : undefined;
-        if (signal?.aborted) return;
-        let set = listeners.get(String(type));
-        if (!set) listeners.set(String(type), (set = new Map()));
-        if (!set.has(listener)) set.set(listener, once);
-        signal?.addEventListener("abort", () => api.removeEventListener(type, listener), { once: true });
-        core.setEmitter(dispatch);
-      },
-      removeEventListener(type, listener) {
-        const set = listeners.get(String(type));
-        if (!set) return;
-        set.delete(listener);
-        if (set.size === 0) listeners.delete(String(type));
-        if (listeners.size === 0) core.setEmitter(undefined);
-      },
+  }
+
+  /** One budget: the Wasm core, the listeners of its events, and the throttles using it. */
+  function makeBudget(options, key) {
+    const budget = {
+      core: new wasm.Throttle(options, makeError),
+      options,
+      key,
+      listeners: new Map(),
+      /** Throttles using it (not disposed). */
+      users: 0,
+      /** Calls accepted and not yet settled, over all its throttles. */
+      pending: 0,
+      /** Run when `pending` drops to 0. */
+      idle: [],
+      /** The store binding, when bound. */
+      binding: undefined,
+      /** The release timer, while a released budget waits for its window to empty. */
+      releasing: undefined,
+      dispatch: undefined,
     };
-    return { core, options, ...api };
+    budget.dispatch = makeDispatch(new WeakRef(budget));
+    const { listeners, core } = budget;
+    budget.addEventListener = function addEventListener(type, listener, opts) {
+      if (listener == null) return;
+      if (typeof listener !== "function" && typeof listener?.handleEvent !== "function") {
+        throw new TypeError("ratewindow: a listener must be a function or have handleEvent()");
+      }
+      const once = typeof opts === "object" && opts !== null && Boolean(opts.once);
+      const signal = typeof opts === "object" && opts !== null ? opts.signal : undefined;
+      if (signal?.aborted) return;
+      let set = listeners.get(String(type));
+      if (!set) listeners.set(String(type), (set = new Map()));
+      if (!set.has(listener)) set.set(listener, once);
+      signal?.addEventListener("abort", () => budget.removeEventListener(type, listener), { once: true });
+      core.setEmitter(budget.dispatch);
+    };
+    budget.removeEventListener = function removeEventListener(type, listener) {
+      const set = listeners.get(String(type));
+      if (!set) return;
+      set.delete(listener);
+      if (set.size === 0) listeners.delete(String(type));
+      if (listeners.size === 0) core.setEmitter(undefined);
+    };
+    return budget;
+  }
+
+  // Throttles with calls in flight. Strongly held here so that a throttle dropped by its owner
+  // mid-call still delivers that call's events (the Wasm side holds its listeners only weakly).
+  const busy = new Set();
+
+  /** Counts `promise` as pending on the throttle `own` and its budget until it settles. */
+  function track(own, promise) {
+    const budget = own.budget;
+    if (own.pending++ === 0) busy.add(own);
+    budget.pending++;
+    const done = () => {
+      if (--own.pending === 0) {
+        busy.delete(own);
+        for (const resolve of own.idle.splice(0)) resolve();
+      }
+      if (--budget.pending === 0) for (const run of budget.idle.splice(0)) run();
+    };
+    promise.then(done, done);
+    return promise;
+  }
+
+  /**
+   * One throttle less uses `budget`. When none is left, the budget is released once its calls
+   * have settled, and a keyed budget only once its longest window has also passed: a throttle
+   * created again with the same key in the meantime gets this budget back, so the requests of
+   * the last window still count.
+   */
+  function release(budget) {
+    if (--budget.users > 0) return;
+    const finish = () => {
+      budget.releasing = undefined;
+      if (budget.users > 0) return;
+      if (budget.key !== undefined && registry.get(budget.key) === budget) registry.delete(budget.key);
+      try {
+        budget.binding?.close?.();
+      } catch {
+        // The store's own cleanup failing must not fail dispose(); nothing is held any more.
+      }
+      budget.listeners.clear();
+      budget.core.setEmitter(undefined);
+    };
+    const afterWindow = () => {
+      if (budget.users > 0) return;
+      if (budget.key === undefined) return finish();
+      const longest = Math.max(...budget.core.windows().map((w) => w[1])) + budget.core.marginMs();
+      const timer = setTimeout(finish, Math.min(longest, MAX_TIMER_MS));
+      // In Node, waiting out the window must not keep the process alive.
+      if (typeof timer === "object" && typeof timer?.unref === "function") timer.unref();
+      budget.releasing = timer;
+    };
+    if (budget.pending === 0) afterWindow();
+    else budget.idle.push(afterWindow);
   }
 
   // Budgets shared by `key`, per JS realm (shared by this package's ESM and CJS copies too).
@@ -228,8 +310,8 @@ function makeApi(wasm) {
       }
       return existing;
     }
-    const budget = makeBudget(stripKey(options));
-    if (options.store !== undefined) bindStore(budget.core, key, options);
+    const budget = makeBudget(stripKey(options), key);
+    if (options.store !== undefined) budget.binding = bindStore(budget.core, key, options);
     registry.set(key, budget);
     return budget;
   }
@@ -247,7 +329,9 @@ function makeApi(wasm) {
       throw new RangeError(`ratewindow: \`storeFallbackLimit\` must be an integer ≥ 1, got ${fallback}`);
     }
     if (typeof onStoreError !== "string") throw new TypeError("ratewindow: `onStoreError` must be \"local\" or \"fail\"");
-    core.setStore(store.bind({ key, windows, marginMs: core.marginMs() }), onStoreError, fallback);
+    const binding = store.bind({ key, windows, marginMs: core.marginMs() });
+    core.setStore(binding, onStoreError, fallback);
+    return binding;
   }
 
   /** The options the Wasm core decides with: without those handled here. */
@@ -273,12 +357,24 @@ function makeApi(wasm) {
     const budget = budgetFor(rest);
     const { core } = budget;
     const front = makeFront(core, cache, dedupe, hasRequest);
-    const limited = async function limited(input, init) {
+    budget.users++;
+    if (budget.releasing !== undefined) {
+      clearTimeout(budget.releasing);
+      budget.releasing = undefined;
+    }
+    /** This throttle: its budget, its calls not yet settled, and whether it was disposed. */
+    const own = { budget, pending: 0, idle: [], disposed: false };
+    const disposedError = () => new RatewindowError("ratewindow: this throttle was disposed (dispose() was called)");
+    const call = async (input, init) => {
       const { init: plain, ttlMs } = takeCallOptions(init, cache !== null);
       const prepared = await prepare(fetchFn, input, plain);
       if (front) return front.call(input, prepared, ttlMs);
       const { send, method, signal, priority } = prepared;
       return core.run(send, method, signal, priority, undefined);
+    };
+    const limited = function limited(input, init) {
+      if (own.disposed) return Promise.reject(disposedError());
+      return track(own, call(input, init));
     };
     /**
      * Runs any promise-returning function under the same budget, as one request.
@@ -287,6 +383,7 @@ function makeApi(wasm) {
      *   isRateLimited?: (resultOrError: unknown, failed: boolean) => false | { retryAfterMs?: number } }} [opts]
      */
     limited.schedule = async function schedule(fn, opts = {}) {
+      if (own.disposed) throw disposedError();
       if (typeof fn !== "function") throw new TypeError("ratewindow: `schedule` needs a function");
       if (opts === null || typeof opts !== "object") throw new TypeError("ratewindow: `schedule` options must be an object");
       const { signal, isRateLimited } = opts;
@@ -308,7 +405,7 @@ function makeApi(wasm) {
       // With `timeoutMs`, an attempt that has not settled by then fails with a TimeoutError and
       // its slot is settled then: a function that never resolves cannot hold the budget forever.
       const attempt = timeoutMs === undefined ? () => fn() : () => withTimeout(fn, timeoutMs);
-      const run = core.run(attempt, method, signal, priority, hook);
+      const run = track(own, core.run(attempt, method, signal, priority, hook));
       if (!signal) return run;
       // An abort after the send settles the caller at once; the slot stays held until the
       // function's own promise settles (its request may still reach the server).
@@ -329,6 +426,22 @@ function makeApi(wasm) {
     };
     limited.addEventListener = budget.addEventListener;
     limited.removeEventListener = budget.removeEventListener;
+    /**
+     * Stops taking calls (later ones reject with a RatewindowError) and lets go of the budget.
+     * Calls already accepted, queued or in flight, still run to the end: nothing is dropped.
+     * Resolves when they have settled. The last throttle of a `key` releases the key once its
+     * calls have settled and its longest window has passed (until then, a new throttle with
+     * that key gets the same budget back); its listeners are then removed, its store unbound.
+     */
+    limited.dispose = function dispose() {
+      if (!own.disposed) {
+        own.disposed = true;
+        front?.clear(() => true);
+        release(budget);
+      }
+      return own.pending === 0 ? Promise.resolve() : new Promise((resolve) => own.idle.push(resolve));
+    };
+    if (typeof Symbol.asyncDispose === "symbol") limited[Symbol.asyncDispose] = limited.dispose;
     return limited;
   }
 

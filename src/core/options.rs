@@ -149,10 +149,17 @@ fn object<'a>(v: &'a Value, field: &str, known: &[&str]) -> Result<&'a [(String,
     match v {
         Value::Object(fields) => {
             if let Some((k, _)) = fields.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-                let path = if field.is_empty() { k.clone() } else { format!("{field}.{k}") };
+                // An empty name is named by where it is: `options` itself, or the nested object.
+                let path = match (k.is_empty(), field.is_empty()) {
+                    (false, true) => k.clone(),
+                    (false, false) => format!("{field}.{k}"),
+                    (true, true) => "options".to_string(),
+                    (true, false) => field.to_string(),
+                };
+                let name = if k.is_empty() { format!("with an empty name in `{path}`") } else { format!("`{path}`") };
                 return Err(OptionError {
                     kind: ErrorKind::Type,
-                    message: format!("ratewindow: unknown option `{path}` (known: {})", known.join(", ")),
+                    message: format!("ratewindow: unknown option {name} (known: {})", known.join(", ")),
                     field: path,
                 });
             }

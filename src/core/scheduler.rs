@@ -141,6 +141,11 @@ pub struct Poll {
     pub wake_at: Option<Millis>,
     /// Set when a pause ended during this poll.
     pub resumed: bool,
+    /// Waiting calls whose `max_wait` ran out before they could be sent (dropped from the
+    /// queue), and the earliest send time known for a call now (`None`: unknown).
+    pub expired: Vec<Ticket>,
+    /// When a call could be sent, as far as is known now, for the expired calls' error.
+    pub expired_retry_at: Option<Millis>,
 }
 
 /// Counters and the current view, for `stats()`.
@@ -399,10 +404,42 @@ impl Scheduler {
         if let Some(&(at, _)) = self.delayed.first() {
             poll.wake_at = Some(poll.wake_at.map_or(at, |w| w.min(at)));
         }
+        if let Some(deadline) = self.expire(now, &mut poll) {
+            // Look again just after the next deadline, to reject that call if it is still here.
+            let at = deadline.saturating_add(1);
+            poll.wake_at = Some(poll.wake_at.map_or(at, |w| w.min(at)));
+        }
         if self.pause_reported {
             poll.wake_at = Some(poll.wake_at.map_or(self.paused_until, |w| w.min(self.paused_until)));
         }
         poll
+    }
+
+    /// Drops the waiting calls (not retries) whose `max_wait` ended before `now`, into
+    /// `poll.expired`, and returns the earliest deadline of those still waiting. Within a level
+    /// calls wait in arrival order, so only the head of each level needs a look.
+    fn expire(&mut self, now: Millis, poll: &mut Poll) -> Option<Millis> {
+        if self.config.max_wait == 0 {
+            return None;
+        }
+        let max_wait = self.config.max_wait;
+        let mut next: Option<Millis> = None;
+        for level in Priority::High.level()..=Priority::Low.level() {
+            while let Some((&key, &since)) = self.queue.range((level, 0)..=(level, u64::MAX)).next() {
+                let deadline = since.saturating_add(max_wait);
+                if deadline >= now {
+                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                    break;
+                }
+                self.queue.remove(&key);
+                poll.expired.push(Ticket(key.1));
+            }
+        }
+        if !poll.expired.is_empty() {
+            self.dropped = self.dropped.saturating_add(poll.expired.len() as u64);
+            poll.expired_retry_at = self.earliest_send(now, 0);
+        }
+        next
     }
 
     /// Sets the longest window's effective limit from what we learned and the store fallback.
@@ -808,6 +845,44 @@ mod tests {
         // From 600 it is within reach; the one after it (1700) is not.
         assert!(s.enqueue(Priority::Auto, 600).is_ok());
         assert_eq!(s.enqueue(Priority::Auto, 600).unwrap_err(), Rejection::WouldWait { retry_at: Some(1_700) });
+    }
+
+    #[test]
+    fn max_wait_expires_calls_stuck_behind_max_concurrent() {
+        let mut c = config(10, 1_000);
+        c.max_wait = 500;
+        c.max_concurrent = 1;
+        let mut s = Scheduler::new(c, 1);
+        let (_, mut a) = s.enqueue(Priority::Auto, 0).unwrap();
+        let slot = s.poll(0).granted[0].1;
+        // The window has room, so these are accepted; only the concurrency bound holds them.
+        let (late, _) = s.enqueue(Priority::Low, 100).unwrap();
+        let (early, _) = s.enqueue(Priority::High, 200).unwrap();
+        let p = s.poll(200);
+        assert_eq!((p.granted.len(), p.wake_at, p.expired.len()), (0, Some(601), 0));
+        // At a deadline exactly, a call still waits; just after it, it is dropped.
+        assert!(s.poll(600).expired.is_empty());
+        let p = s.poll(601);
+        assert_eq!(p.expired, vec![late]);
+        assert_eq!(p.wake_at, Some(701));
+        assert_eq!(s.stats(601).dropped, 1);
+        // A call that gets its slot in time is granted, not expired.
+        s.complete(&mut a, slot, 650, Outcome::Status(200), &Signals::default(), "GET");
+        let p = s.poll(650);
+        assert_eq!((p.granted.len(), p.granted[0].0, p.expired.len()), (1, early, 0));
+        assert_eq!(s.stats(650).queued, 0);
+    }
+
+    #[test]
+    fn without_max_wait_nothing_expires() {
+        let mut c = config(10, 1_000);
+        c.max_concurrent = 1;
+        let mut s = Scheduler::new(c, 1);
+        s.enqueue(Priority::Auto, 0).unwrap();
+        s.enqueue(Priority::Auto, 0).unwrap();
+        assert_eq!(s.poll(0).granted.len(), 1);
+        let p = s.poll(1_000_000);
+        assert_eq!((p.expired.len(), p.wake_at), (0, None));
     }
 
     #[test]

@@ -33,8 +33,12 @@ pub fn to_value(v: &JsValue, path: &str, depth: u32) -> Result<Value, JsValue> {
     }
     if Array::is_array(v) {
         let array: &Array = v.unchecked_ref();
+        if array.length() > MAX_ITEMS {
+            let message = format!("ratewindow: `{path}` must have at most {MAX_ITEMS} items, got {}", array.length());
+            return Err(js_sys::RangeError::new(&message).into());
+        }
         let mut items = Vec::new();
-        for i in 0..array.length().min(MAX_ITEMS) {
+        for i in 0..array.length() {
             let item = Reflect::get_u32(array, i).map_err(|_| unreadable(&format!("{path}[{i}]")))?;
             items.push(to_value(&item, &format!("{path}[{i}]"), depth + 1)?);
         }

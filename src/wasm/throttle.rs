@@ -305,10 +305,12 @@ impl Throttle {
 /// Grants every call that may go now, then arms the timer for the next chance.
 fn pump(shared: &Rc<Shared>) {
     let now = now_floor();
-    let (woken, orphans, wake_at, resumed) = {
+    let (woken, orphans, wake_at, resumed, expired) = {
         let mut st = shared.state.borrow_mut();
         let poll = st.scheduler.poll(now);
         let resumed = poll.resumed;
+        let expired: Vec<Waiter> = poll.expired.iter().filter_map(|t| st.waiters.remove(&t.0)).collect();
+        let expired = (expired, poll.expired_retry_at);
         let mut woken = Vec::with_capacity(poll.granted.len());
         let mut orphans = Vec::new();
         for (ticket, slot) in poll.granted {
@@ -321,10 +323,16 @@ fn pump(shared: &Rc<Shared>) {
         for slot in &orphans {
             st.scheduler.revoke(*slot, now);
         }
-        (woken, orphans, poll.wake_at, resumed)
+        (woken, orphans, poll.wake_at, resumed, expired)
     };
     if resumed {
         shared.emit("resume", |_| {});
+    }
+    // Calls whose `maxWaitMs` ran out while they waited (behind `maxConcurrent`, a full window).
+    let (expired, retry_at) = expired;
+    for w in expired {
+        shared.emit("dropped", |d| set(d, "reason", "max-wait"));
+        let _ = w.reject.call1(&JsValue::UNDEFINED, &shared.rejection_error(Rejection::WouldWait { retry_at }));
     }
     for (resolve, slot) in woken {
         let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::from_f64(slot.0 as f64));

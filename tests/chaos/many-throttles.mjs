@@ -5,8 +5,9 @@
 //   node --expose-gc tests/chaos/many-throttles.mjs [--count 10000] [--variant plain|listener|listener-removed|keyed]
 //
 // Variants: `plain` (throttle, one call, drop); `listener` (also adds an event listener that is
-// never removed); `listener-removed` (adds one and removes it after the call); `keyed` (each
-// throttle has its own `key`).
+// never removed); `listener-self` (a listener that uses the throttle itself, never removed);
+// `listener-removed` (adds one and removes it after the call); `keyed` (each throttle has its own
+// `key`, never disposed: kept by design); `keyed-disposed` (own `key`, 50 ms window, disposed).
 import http from "node:http";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -30,6 +31,8 @@ const url = `http://127.0.0.1:${server.address().port}/`;
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 async function collect() {
+  // A released key is let go of once its window has passed.
+  if (variant === "keyed-disposed") await new Promise((r) => setTimeout(r, 120));
   // Finalizers (which free the Wasm side of a dropped Throttle) run after a GC, on a later task;
   // what they free is collected by the next GC.
   for (let i = 0; i < 4; i++) {
@@ -41,14 +44,17 @@ async function collect() {
 }
 
 async function one(i) {
-  const options = { limit: 5, windowMs: 1000 };
-  if (variant === "keyed") options.key = `many-${i}`;
+  const options = { limit: 5, windowMs: variant === "keyed-disposed" ? 50 : 1000 };
+  if (variant.startsWith("keyed")) options.key = `many-${i}`;
   const limited = throttle(fetch, options);
-  const listener = () => {};
-  if (variant === "listener" || variant === "listener-removed") limited.addEventListener("settled", listener);
+  let seen = 0;
+  const listener = variant === "listener-self" ? () => (seen += limited.stats().sent) : () => {};
+  if (variant.startsWith("listener")) limited.addEventListener("settled", listener);
   const res = await limited(url);
   await res.text();
   if (variant === "listener-removed") limited.removeEventListener("settled", listener);
+  if (variant === "keyed-disposed") await limited.dispose();
+  return seen;
 }
 
 const samples = [{ throttles: 0, ...(await collect()) }];

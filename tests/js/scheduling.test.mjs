@@ -239,3 +239,72 @@ test("schedule timeoutMs: a function that never settles fails with TimeoutError 
   assert.equal(await limited.schedule(async () => "next", { timeoutMs: 1_000 }), "next");
   await assert.rejects(limited.schedule(async () => 1, { timeoutMs: -1 }), RangeError);
 });
+
+test("maxWaitMs also bounds a call waiting behind maxConcurrent: rejected at its deadline", async () => {
+  const limited = throttle(fetch, { limit: 100, windowMs: 1_000, maxConcurrent: 1, maxWaitMs: 150 });
+  const dropped = [];
+  limited.addEventListener("dropped", (e) => dropped.push(e.detail.reason));
+  let release;
+  let firstDone = false;
+  const first = limited.schedule(() => new Promise((r) => (release = r)));
+  first.then(() => (firstDone = true));
+  await sleep(5);
+  // The window has room, so it is accepted; only the concurrency bound holds it.
+  const t0 = Date.now();
+  const second = limited.schedule(() => "never sent").catch((e) => e);
+  const err = await second;
+  const waited = Date.now() - t0;
+  assert.ok(err instanceof RateLimitError, String(err));
+  // Rejected while the first call still holds the only place (it is released below).
+  assert.equal(firstDone, false);
+  assert.ok(waited >= 140, `rejected after ${waited} ms, before its deadline`);
+  assert.deepEqual(dropped, ["max-wait"]);
+  assert.equal(limited.stats().queued, 0);
+  release("done");
+  assert.equal(await first, "done");
+  assert.equal(limited.stats().dropped, 1);
+  // A call that gets its place in time is served.
+  assert.equal(await limited.schedule(() => "third"), "third");
+});
+
+test("dispose(): later calls reject, accepted calls run to the end, a key is released after its window", async () => {
+  const key = freshKey();
+  const a = throttle(fetch, { key, limit: 1, windowMs: 200 });
+  const b = throttle(fetch, { key, limit: 1, windowMs: 200 });
+  const ran = [];
+  const calls = [1, 2, 3].map((i) => a.schedule(async () => (ran.push(i), i)));
+  const disposed = a.dispose();
+  let settled = false;
+  disposed.then(() => (settled = true));
+  await assert.rejects(a.schedule(() => 4), (e) => e instanceof RatewindowError && /disposed/.test(e.message));
+  await assert.rejects(a("http://127.0.0.1:1/"), (e) => e instanceof RatewindowError && /disposed/.test(e.message));
+  // The queued calls still run (one per 200 ms window): nothing accepted is dropped.
+  assert.deepEqual(await Promise.all(calls), [1, 2, 3]);
+  await disposed;
+  assert.ok(settled);
+  assert.deepEqual(ran, [1, 2, 3]);
+  // `b` still uses the key's budget, so the key is kept: a new throttle gets the same one.
+  const c = throttle(fetch, { key, limit: 1, windowMs: 200 });
+  assert.equal(c.stats().sent, 3);
+  await b.dispose();
+  await c.dispose();
+  // Released only once the window has passed: recreated at once, it is the same budget.
+  const again = throttle(fetch, { key, limit: 1, windowMs: 200 });
+  assert.equal(again.stats().sent, 3);
+  await again.dispose();
+  assert.equal(await again.dispose(), undefined, "dispose() twice is harmless");
+});
+
+test("dispose() releases an unused key after its window; a different config may then use it", async () => {
+  const key = freshKey();
+  const a = throttle(fetch, { key, limit: 2, windowMs: 100 });
+  await a.schedule(() => 1);
+  await a.dispose();
+  // Still held during the window (options must match).
+  assert.throws(() => throttle(fetch, { key, limit: 5, windowMs: 100 }), TypeError);
+  await sleep(250);
+  const b = throttle(fetch, { key, limit: 5, windowMs: 100 });
+  assert.equal(b.stats().sent, 0, "a fresh budget");
+  await b.dispose();
+  if (typeof Symbol.asyncDispose === "symbol") assert.equal(typeof b[Symbol.asyncDispose], "function");
+});
