@@ -54,6 +54,8 @@ async function more(): Promise<void> {
   }
   const dropped: number = shared.stats().dropped;
   void dropped;
+  const done: Promise<void> = shared.dispose();
+  await done;
 }
 void more;
 
