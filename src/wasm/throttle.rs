@@ -304,51 +304,95 @@ impl Throttle {
 
 /// Grants every call that may go now, then arms the timer for the next chance.
 fn pump(shared: &Rc<Shared>) {
+    let round = poll_round(shared, None);
+    finish_round(shared, round);
+}
+
+/// What one scheduling round decided, before any JS runs.
+struct Round {
+    /// The ticket of a caller about to wait (see [`poll_round`]) and what became of it.
+    mine: Option<u64>,
+    own: Option<Result<SlotId, ()>>,
+    woken: Vec<(Function, SlotId)>,
+    expired: Vec<Waiter>,
+    retry_at: Option<Millis>,
+    orphans: bool,
+    wake_at: Option<Millis>,
+    resumed: bool,
+}
+
+/// The Rust half of a round: polls the scheduler and takes the waiters it concerns, calling no
+/// JS. `mine`: the ticket of a call about to wait, which has no waiter yet; if it is granted (or
+/// expired) in this round, that is returned in `own` instead of being handed to a waiter.
+fn poll_round(shared: &Rc<Shared>, mine: Option<u64>) -> Round {
     let now = now_floor();
-    let (woken, orphans, wake_at, resumed, expired) = {
-        let mut st = shared.state.borrow_mut();
-        let poll = st.scheduler.poll(now);
-        let resumed = poll.resumed;
-        let expired: Vec<Waiter> = poll.expired.iter().filter_map(|t| st.waiters.remove(&t.0)).collect();
-        let expired = (expired, poll.expired_retry_at);
-        let mut woken = Vec::with_capacity(poll.granted.len());
-        let mut orphans = Vec::new();
-        for (ticket, slot) in poll.granted {
-            match st.waiters.remove(&ticket.0) {
-                Some(w) => woken.push((w.resolve, slot)),
-                None => orphans.push(slot),
+    let mut st = shared.state.borrow_mut();
+    let poll = st.scheduler.poll(now);
+    let mut own = None;
+    let mut expired = Vec::with_capacity(poll.expired.len());
+    for t in &poll.expired {
+        if mine == Some(t.0) {
+            own = Some(Err(()));
+        } else if let Some(w) = st.waiters.remove(&t.0) {
+            expired.push(w);
+        }
+    }
+    let mut woken = Vec::with_capacity(poll.granted.len());
+    let mut orphans = false;
+    for (ticket, slot) in poll.granted {
+        if mine == Some(ticket.0) {
+            own = Some(Ok(slot));
+            continue;
+        }
+        match st.waiters.remove(&ticket.0) {
+            Some(w) => woken.push((w.resolve, slot)),
+            None => {
+                // A grant nobody waits for must not hold a slot.
+                st.scheduler.revoke(slot, now);
+                orphans = true;
             }
         }
-        // A grant nobody waits for must not hold a slot.
-        for slot in &orphans {
-            st.scheduler.revoke(*slot, now);
-        }
-        (woken, orphans, poll.wake_at, resumed, expired)
-    };
-    if resumed {
+    }
+    Round {
+        mine,
+        own,
+        woken,
+        expired,
+        retry_at: poll.expired_retry_at,
+        orphans,
+        wake_at: poll.wake_at,
+        resumed: poll.resumed,
+    }
+}
+
+/// The JS half of a round: events, rejections, wake-ups, the timer. Listeners may re-enter here,
+/// so a caller about to wait must have registered its waiter before this runs.
+fn finish_round(shared: &Rc<Shared>, round: Round) {
+    if round.resumed {
         shared.emit("resume", |_| {});
     }
     // Calls whose `maxWaitMs` ran out while they waited (behind `maxConcurrent`, a full window).
-    let (expired, retry_at) = expired;
-    for w in expired {
+    let retry_at = round.retry_at;
+    for w in round.expired {
         shared.emit("dropped", |d| set(d, "reason", "max-wait"));
         let _ = w.reject.call1(&JsValue::UNDEFINED, &shared.rejection_error(Rejection::WouldWait { retry_at }));
     }
-    for (resolve, slot) in woken {
+    for (resolve, slot) in round.woken {
         let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::from_f64(slot.0 as f64));
     }
-    arm_timer(shared, wake_at);
-    if !orphans.is_empty() {
+    arm_timer(shared, round.wake_at, round.mine.is_some() && round.own.is_none());
+    if round.orphans {
         pump(shared);
     }
 }
 
-fn arm_timer(shared: &Rc<Shared>, wake_at: Option<Millis>) {
+/// `about_to_wait`: a call that was not granted is about to register as a waiter.
+fn arm_timer(shared: &Rc<Shared>, wake_at: Option<Millis>, about_to_wait: bool) {
     let old = {
         let mut st = shared.state.borrow_mut();
         match (wake_at, &st.timer) {
             (Some(t), Some((_, at))) if *at <= t => return,
-            (None, _) if !st.waiters.is_empty() => return,
+            (None, _) if about_to_wait || !st.waiters.is_empty() => return,
             (None, None) => return,
             _ => st.timer.take(),
         }
@@ -455,15 +499,33 @@ fn abort_reason(signal: &Object) -> JsValue {
 
 /// Waits until the scheduler grants `ticket` a slot (or the call is aborted).
 async fn wait_for_grant(shared: &Rc<Shared>, ticket: Ticket, watch: &AbortWatch) -> Result<SlotId, JsValue> {
-    let mut executor = |resolve: Function, reject: Function| {
-        shared.state.borrow_mut().waiters.insert(ticket.0, Waiter { resolve, reject });
+    let round = poll_round(shared, Some(ticket.0));
+    let slot = match round.own {
+        // The common case: nobody ahead and room now. Granted at once, with no promise to wait on.
+        Some(Ok(slot)) => {
+            finish_round(shared, round);
+            slot
+        }
+        Some(Err(())) => {
+            let retry_at = round.retry_at;
+            finish_round(shared, round);
+            shared.emit("dropped", |d| set(d, "reason", "max-wait"));
+            return Err(shared.rejection_error(Rejection::WouldWait { retry_at }));
+        }
+        None => {
+            // Registered before the round's JS runs: a listener that re-enters and pumps
+            // then finds this call's waiter.
+            let mut executor = |resolve: Function, reject: Function| {
+                shared.state.borrow_mut().waiters.insert(ticket.0, Waiter { resolve, reject });
+            };
+            let promise = Promise::new(&mut executor);
+            watch.waiting.set(Some(ticket.0));
+            finish_round(shared, round);
+            let granted = JsFuture::from(promise).await;
+            watch.waiting.set(None);
+            SlotId(granted?.as_f64().unwrap_or(0.0) as u64)
+        }
     };
-    let promise = Promise::new(&mut executor);
-    watch.waiting.set(Some(ticket.0));
-    pump(shared);
-    let granted = JsFuture::from(promise).await;
-    watch.waiting.set(None);
-    let slot = SlotId(granted?.as_f64().unwrap_or(0.0) as u64);
     if watch.aborted() {
         // Aborted between the grant and the send: the request never left, so neither does
         // its slot count.

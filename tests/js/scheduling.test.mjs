@@ -308,3 +308,41 @@ test("dispose() releases an unused key after its window; a different config may 
   await b.dispose();
   if (typeof Symbol.asyncDispose === "symbol") assert.equal(typeof b[Symbol.asyncDispose], "function");
 });
+
+test("listeners that abort other calls during a scheduling round: every call settles once", async () => {
+  // Calls granted at once skip the waiting promise; a listener running in the same round (resume,
+  // dropped, queued) that aborts another waiting call must not strand either of them.
+  const limited = throttle(fetch, { limit: 3, windowMs: 60, maxWaitMs: 90, maxConcurrent: 2 });
+  const controllers = [];
+  const abortOne = () => controllers.splice(Math.floor(controllers.length / 2), 1)[0]?.abort();
+  for (const type of ["resume", "dropped", "queued", "settled"]) {
+    limited.addEventListener(type, () => {
+      if (Math.random() < 0.3) abortOne();
+    });
+  }
+  const outcomes = [];
+  const calls = [];
+  for (let i = 0; i < 300; i++) {
+    const c = new AbortController();
+    controllers.push(c);
+    let settled = 0;
+    calls.push(
+      limited
+        .schedule(() => sleep(Math.random() * 10).then(() => i), { signal: c.signal })
+        .then(
+          () => outcomes.push(++settled === 1 ? "ok" : "twice"),
+          (e) => outcomes.push(++settled === 1 ? e.name : "twice"),
+        ),
+    );
+    if (i % 7 === 0) await sleep(Math.random() * 15);
+  }
+  let timer;
+  const hang = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("a call never settled")), 20_000)));
+  await Promise.race([Promise.all(calls), hang]).finally(() => clearTimeout(timer));
+  assert.equal(outcomes.length, 300);
+  assert.ok(!outcomes.includes("twice"));
+  const known = new Set(["ok", "AbortError", "RateLimitError"]);
+  assert.deepEqual(outcomes.filter((o) => !known.has(o)), []);
+  const s = limited.stats();
+  assert.equal(s.inFlight + s.queued, 0);
+});
