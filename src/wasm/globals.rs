@@ -48,3 +48,33 @@ pub fn random_seed() -> u64 {
         Err(_) => (performance_now() * 1_000.0) as u64 ^ (js_sys::Date::now() as u64),
     }
 }
+
+/// JS strings used on every call (property and header names), made once instead of being
+/// decoded from Wasm memory again for each request.
+pub struct Names {
+    /// `"status"`.
+    pub status: JsValue,
+    /// `"headers"`.
+    pub headers: JsValue,
+    /// `"get"`.
+    pub get: JsValue,
+    /// `"aborted"`.
+    pub aborted: JsValue,
+    /// The rate-limit header names, in the order of `HEADER_NAMES`.
+    pub header_names: Vec<JsValue>,
+}
+
+thread_local! {
+    static NAMES: Names = Names {
+        status: JsValue::from_str("status"),
+        headers: JsValue::from_str("headers"),
+        get: JsValue::from_str("get"),
+        aborted: JsValue::from_str("aborted"),
+        header_names: crate::core::signals::HEADER_NAMES.iter().map(|n| JsValue::from_str(n)).collect(),
+    };
+}
+
+/// Runs `f` with the cached [`Names`].
+pub fn with_names<R>(f: impl FnOnce(&Names) -> R) -> R {
+    NAMES.with(f)
+}

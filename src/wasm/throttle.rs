@@ -14,7 +14,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::convert::{option_error, set, to_value};
-use super::globals::{clear_timeout, now_ceil, now_floor, random_seed, set_timeout, wall_now};
+use super::globals::{clear_timeout, now_ceil, now_floor, random_seed, set_timeout, wall_now, with_names};
 use crate::core::options::decode;
 use crate::core::retry::{Decision, Outcome};
 use crate::core::scheduler::{Completion, Config, Priority, Rejection, Scheduler, Ticket};
@@ -454,7 +454,7 @@ impl AbortWatch {
     fn aborted(&self) -> bool {
         self.signal
             .as_ref()
-            .and_then(|s| Reflect::get(s, &"aborted".into()).ok())
+            .and_then(|s| with_names(|n| Reflect::get(s, &n.aborted)).ok())
             .is_some_and(|v| v.is_truthy())
     }
 
@@ -564,7 +564,7 @@ fn classify(
         Err(_) if watch.aborted() => (Outcome::Aborted, Signals::default()),
         Err(_) => (Outcome::NetworkError, Signals::default()),
         Ok(res) => {
-            let status = Reflect::get(res, &"status".into()).ok().and_then(|s| s.as_f64());
+            let status = with_names(|n| Reflect::get(res, &n.status)).ok().and_then(|s| s.as_f64());
             let status = match status {
                 Some(s) if (100.0..=599.0).contains(&s) => s as u16,
                 // Not a Response (a `schedule`d function's value): a plain success.
@@ -576,19 +576,22 @@ fn classify(
 }
 
 fn read_signals(res: &JsValue, wall: Millis) -> Signals {
-    let Some(headers) = Reflect::get(res, &"headers".into()).ok().filter(|h| h.is_object()) else {
-        return Signals::default();
-    };
-    let Some(get) = Reflect::get(&headers, &"get".into()).ok().and_then(|f| f.dyn_into::<Function>().ok()) else {
-        return Signals::default();
-    };
-    let values: Vec<(&str, String)> = HEADER_NAMES
-        .iter()
-        .filter_map(|name| {
-            let v = get.call1(&headers, &JsValue::from_str(name)).ok()?.as_string()?;
-            Some((*name, v))
-        })
-        .collect();
+    let values: Vec<(&str, String)> = with_names(|n| {
+        let Some(headers) = Reflect::get(res, &n.headers).ok().filter(|h| h.is_object()) else {
+            return Vec::new();
+        };
+        let Some(get) = Reflect::get(&headers, &n.get).ok().and_then(|f| f.dyn_into::<Function>().ok()) else {
+            return Vec::new();
+        };
+        HEADER_NAMES
+            .iter()
+            .zip(&n.header_names)
+            .filter_map(|(name, js_name)| {
+                let v = get.call1(&headers, js_name).ok()?.as_string()?;
+                Some((*name, v))
+            })
+            .collect()
+    });
     parse_signals(|name| values.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()), wall)
 }
 
@@ -632,7 +635,8 @@ async fn run_call(shared: Rc<Shared>, spec: CallSpec) -> Result<JsValue, JsValue
     let store = shared.store.borrow().clone();
     loop {
         let slot = wait_for_grant(&shared, ticket, &watch).await?;
-        let member = format!("{}:{}", shared.id, slot.0);
+        // Names this attempt's slot in the shared store (only built when there is one).
+        let member = store.as_ref().map(|_| format!("{}:{}", shared.id, slot.0)).unwrap_or_default();
         let mut in_store = false;
         if let Some(link) = &store {
             match link.acquire(&member).await {
