@@ -415,30 +415,38 @@ impl Scheduler {
         poll
     }
 
-    /// Drops the waiting calls (not retries) whose `max_wait` ended before `now`, into
-    /// `poll.expired`, and returns the earliest deadline of those still waiting. Within a level
-    /// calls wait in arrival order, so only the head of each level needs a look.
+    /// Drops the waiting calls whose `max_wait` ran out before `now` into `poll.expired`, and
+    /// returns the earliest deadline of those still waiting.
     fn expire(&mut self, now: Millis, poll: &mut Poll) -> Option<Millis> {
+        let next = self.drop_due(now, &mut poll.expired);
+        if !poll.expired.is_empty() {
+            poll.expired_retry_at = self.earliest_send(now, 0);
+        }
+        next
+    }
+
+    /// Drops the waiting calls (not retries) whose `max_wait` ends before `before` into
+    /// `dropped`, and returns the earliest deadline of those left. Within a level calls wait in
+    /// arrival order, so only the head of each level needs a look.
+    fn drop_due(&mut self, before: Millis, dropped: &mut Vec<Ticket>) -> Option<Millis> {
         if self.config.max_wait == 0 {
             return None;
         }
         let max_wait = self.config.max_wait;
+        let count = dropped.len();
         let mut next: Option<Millis> = None;
         for level in Priority::High.level()..=Priority::Low.level() {
             while let Some((&key, &since)) = self.queue.range((level, 0)..=(level, u64::MAX)).next() {
                 let deadline = since.saturating_add(max_wait);
-                if deadline >= now {
+                if deadline >= before {
                     next = Some(next.map_or(deadline, |n| n.min(deadline)));
                     break;
                 }
                 self.queue.remove(&key);
-                poll.expired.push(Ticket(key.1));
+                dropped.push(Ticket(key.1));
             }
         }
-        if !poll.expired.is_empty() {
-            self.dropped = self.dropped.saturating_add(poll.expired.len() as u64);
-            poll.expired_retry_at = self.earliest_send(now, 0);
-        }
+        self.dropped = self.dropped.saturating_add((dropped.len() - count) as u64);
         next
     }
 
@@ -581,21 +589,9 @@ impl Scheduler {
 
     /// Drops waiting calls whose `max_wait` ends before `until` (a pause they cannot outlast).
     fn drop_outlasted(&mut self, until: Millis) -> Vec<Ticket> {
-        if self.config.max_wait == 0 {
-            return Vec::new();
-        }
-        let max_wait = self.config.max_wait;
-        let doomed: Vec<(u8, u64)> = self
-            .queue
-            .iter()
-            .filter(|&(&(level, _), &since)| level != RETRY && since.saturating_add(max_wait) < until)
-            .map(|(&key, _)| key)
-            .collect();
-        for key in &doomed {
-            self.queue.remove(key);
-        }
-        self.dropped = self.dropped.saturating_add(doomed.len() as u64);
-        doomed.into_iter().map(|(_, t)| Ticket(t)).collect()
+        let mut doomed = Vec::new();
+        self.drop_due(until, &mut doomed);
+        doomed
     }
 
     /// Counters and the current view at `now`.

@@ -122,6 +122,13 @@ impl Shared {
         }
     }
 
+    /// A waiting call dropped because its `maxWaitMs` ran out (or a pause outlasts it): says so
+    /// in a `dropped` event and returns its `RateLimitError`.
+    fn max_wait_error(&self, retry_at: Option<Millis>) -> JsValue {
+        self.emit("dropped", |d| set(d, "reason", "max-wait"));
+        self.rejection_error(Rejection::WouldWait { retry_at })
+    }
+
     fn rejection_error(&self, rejection: Rejection) -> JsValue {
         let detail = Object::new();
         match rejection {
@@ -372,10 +379,8 @@ fn finish_round(shared: &Rc<Shared>, round: Round) {
         shared.emit("resume", |_| {});
     }
     // Calls whose `maxWaitMs` ran out while they waited (behind `maxConcurrent`, a full window).
-    let retry_at = round.retry_at;
     for w in round.expired {
-        shared.emit("dropped", |d| set(d, "reason", "max-wait"));
-        let _ = w.reject.call1(&JsValue::UNDEFINED, &shared.rejection_error(Rejection::WouldWait { retry_at }));
+        let _ = w.reject.call1(&JsValue::UNDEFINED, &shared.max_wait_error(round.retry_at));
     }
     for (resolve, slot) in round.woken {
         let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::from_f64(slot.0 as f64));
@@ -509,8 +514,7 @@ async fn wait_for_grant(shared: &Rc<Shared>, ticket: Ticket, watch: &AbortWatch)
         Some(Err(())) => {
             let retry_at = round.retry_at;
             finish_round(shared, round);
-            shared.emit("dropped", |d| set(d, "reason", "max-wait"));
-            return Err(shared.rejection_error(Rejection::WouldWait { retry_at }));
+            return Err(shared.max_wait_error(retry_at));
         }
         None => {
             // Registered before the round's JS runs: a listener that re-enters and pumps
@@ -759,10 +763,8 @@ fn report(shared: &Rc<Shared>, c: &Completion, outcome: Outcome, signals: &Signa
             let mut st = shared.state.borrow_mut();
             c.dropped.iter().filter_map(|t| st.waiters.remove(&t.0)).collect()
         };
-        let rejection = Rejection::WouldWait { retry_at: c.paused_until };
         for w in waiters {
-            shared.emit("dropped", |d| set(d, "reason", "max-wait"));
-            let _ = w.reject.call1(&JsValue::UNDEFINED, &shared.rejection_error(rejection));
+            let _ = w.reject.call1(&JsValue::UNDEFINED, &shared.max_wait_error(c.paused_until));
         }
     }
 }
