@@ -27,16 +27,12 @@ const ORG_PLAIN = "org-a";
 const ORG_RW = "org-b";
 const DASH = "–";
 
+/** The settings a preset sets. */
+const PRESET_FIELDS = ["limit", "windowMs", "latencyMinMs", "latencyMaxMs", "jobSize", "accounts"];
 /** The presets of the selector: compressed time (the default) and the real API's numbers. */
 const PRESETS = Object.freeze({
-  compressed: Object.freeze({
-    limit: 20,
-    windowMs: 3000,
-    latencyMinMs: 20,
-    latencyMaxMs: 120,
-    jobSize: 60,
-    accounts: 3,
-  }),
+  // The lanes' defaults are the compressed preset.
+  compressed: Object.freeze(Object.fromEntries(PRESET_FIELDS.map((k) => [k, DEFAULT_SETTINGS[k]]))),
   real: Object.freeze({
     limit: 200,
     windowMs: 60_000,
@@ -46,7 +42,6 @@ const PRESETS = Object.freeze({
     accounts: 3,
   }),
 });
-const PRESET_FIELDS = ["limit", "windowMs", "latencyMinMs", "latencyMaxMs", "jobSize", "accounts"];
 
 /** The API double to talk to: this origin, or another one given as ?api=http://host:port. */
 const apiBase = (() => {
