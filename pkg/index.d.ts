@@ -138,7 +138,8 @@ export interface ThrottleOptions {
    */
   storeFallbackLimit?: number;
   /**
-   * At most this many calls waiting; more reject with {@link QueueFullError} (0: unbounded).
+   * At most this many calls waiting; more reject with {@link QueueFullError} (0: no bound of
+   * its own; a realm takes at most 400,000 calls queued or in flight at once, over all throttles).
    * @default 0
    */
   maxQueue?: number;
@@ -402,10 +403,10 @@ export class StoreError extends RatewindowError {
   readonly name: "StoreError";
 }
 
-/** `maxQueue` calls were already waiting. */
+/** `maxQueue` calls were already waiting (or the realm's 400,000 calls at once were taken). */
 export class QueueFullError extends RatewindowError {
   readonly name: "QueueFullError";
-  /** The configured bound. */
+  /** The bound that was reached: `maxQueue`, or 400,000 for the realm-wide cap. */
   readonly maxQueue: number;
 }
 

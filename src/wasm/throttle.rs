@@ -284,8 +284,19 @@ impl Throttle {
         let method = method.as_string().unwrap_or_else(|| "GET".to_string());
         let rate_limited = rate_limited.dyn_into::<Function>().ok();
         let priority = priority.as_string().as_deref().and_then(Priority::parse).unwrap_or_default();
+        let Some(slot) = CallSlot::take() else {
+            let detail = Object::new();
+            set(&detail, "maxQueue", MAX_CALLS_AT_ONCE);
+            shared.emit("dropped", |d| set(d, "reason", "queue-full"));
+            let message = format!("ratewindow: too many calls at once ({MAX_CALLS_AT_ONCE} queued or in flight in this realm)");
+            return Promise::reject(&shared.error("queue-full", &message, &detail));
+        };
         let call = CallSpec { send, method, signal, priority, rate_limited };
-        wasm_bindgen_futures::future_to_promise(run_call(shared, call))
+        wasm_bindgen_futures::future_to_promise(async move {
+            let result = run_call(shared, call).await;
+            drop(slot);
+            result
+        })
     }
 
     /// Counters and the current view of the budget (see the README for each field).
@@ -306,6 +317,38 @@ impl Throttle {
         set(&out, "dropped", s.dropped as f64);
         set(&out, "breaker", s.breaker.name());
         out.into()
+    }
+}
+
+/// Calls queued or in flight at once, over every throttle of this module instance. Each holds
+/// about 5 JS values (10 with an AbortSignal) in wasm-bindgen's externref table, which V8 caps
+/// at 10 M entries: growing it past that traps the module for every caller. Beyond this many
+/// calls, `run` rejects with a `QueueFullError` instead (measured: the table reached 8.4 M
+/// entries of capacity at 500,000 waiting calls with signals, and a million trapped).
+const MAX_CALLS_AT_ONCE: u32 = 400_000;
+
+thread_local! {
+    static CALLS_AT_ONCE: Cell<u32> = const { Cell::new(0) };
+}
+
+/// One call's place under [`MAX_CALLS_AT_ONCE`], given back when dropped.
+struct CallSlot;
+
+impl CallSlot {
+    fn take() -> Option<CallSlot> {
+        CALLS_AT_ONCE.with(|n| {
+            let now = n.get();
+            (now < MAX_CALLS_AT_ONCE).then(|| {
+                n.set(now + 1);
+                CallSlot
+            })
+        })
+    }
+}
+
+impl Drop for CallSlot {
+    fn drop(&mut self) {
+        CALLS_AT_ONCE.with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
 
